@@ -1,0 +1,26 @@
+"""The speaker-independent RAVDESS folds of the EmoBox benchmark (Ma et al., 2024)."""
+from __future__ import annotations
+
+from emovox.train.corpora import Utterance
+
+EMOBOX_TEST_ACTORS: dict[int, tuple[int, ...]] = {
+    1: (1, 11, 20, 21),
+    2: (4, 10, 12, 14),
+    3: (8, 9, 19, 23),
+    4: (3, 5, 7, 24),
+    5: (2, 15, 16, 18),
+    6: (6, 13, 17, 22),
+}
+
+
+def test_speakers(fold: int) -> set[str]:
+    return {f"ravdess:{actor:02d}" for actor in EMOBOX_TEST_ACTORS[fold]}
+
+
+def split(items: list[Utterance], fold: int) -> tuple[list[Utterance], list[Utterance]]:
+    """(train, test): the fold's 4 RAVDESS actors are the test set; everything else,
+    the other corpora included (different speakers), may train."""
+    held_out = test_speakers(fold)
+    train = [u for u in items if u.speaker not in held_out]
+    test = [u for u in items if u.speaker in held_out]
+    return train, test

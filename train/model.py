@@ -1,0 +1,122 @@
+"""The CNN-LSTM, with its log-mel front end inside the model so that export carries it."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from dataclasses import dataclass
+
+import librosa
+
+
+@dataclass(frozen=True)
+class FrontendSpec:
+    """Log-mel settings; fixed for a trained model and recorded in its metadata."""
+
+    sample_rate: int = 16000
+    win_length: int = 400  # 25 ms
+    hop_length: int = 320  # 20 ms: halves the DFT, the largest cost per window
+    n_mels: int = 64
+    fmin: float = 50.0
+    fmax: float = 8000.0
+    log_floor: float = 1e-5
+
+    @property
+    def n_fft(self) -> int:
+        return self.win_length
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def n_frames(self, n_samples: int) -> int:
+        return 1 + (n_samples - self.win_length) // self.hop_length
+
+
+def mel_filterbank(spec: FrontendSpec) -> np.ndarray:
+    """Slaney mel filters [n_mels, n_bins] (librosa's default), float32."""
+    return librosa.filters.mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels,
+                               fmin=spec.fmin, fmax=spec.fmax).astype(np.float32)
+
+
+def dft_basis(spec: FrontendSpec) -> np.ndarray:
+    """Hann-windowed real DFT as conv kernels: rows are cos then sin, fp16-rounded.
+
+    The basis is rounded to float16 because the shipped ONNX file stores it that
+    way (to stay under 1 MB); training uses the very same numbers.
+    """
+    n = np.arange(spec.win_length)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / spec.win_length)
+    k = np.arange(spec.n_bins)[:, None]
+    phase = 2 * np.pi * k * n[None, :] / spec.n_fft
+    basis = np.concatenate([np.cos(phase) * window, -np.sin(phase) * window])
+    return basis.astype(np.float16).astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Waveform [B, N] -> log-mel [B, n_mels, frames]; fixed, never trained."""
+
+    def __init__(self, spec: FrontendSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.register_buffer("dft", torch.from_numpy(dft_basis(spec))[:, None, :])
+        self.register_buffer("melfb", torch.from_numpy(mel_filterbank(spec)))
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        frames = nn.functional.conv1d(wave[:, None, :], self.dft, stride=self.spec.hop_length)
+        real, imag = frames[:, : self.spec.n_bins], frames[:, self.spec.n_bins :]
+        power = real * real + imag * imag
+        return torch.log(torch.matmul(self.melfb, power) + self.spec.log_floor)
+
+
+def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.MaxPool2d(pool),
+    )
+
+
+class CNNLSTM(nn.Module):
+    """Log-mel [B, n_mels, T] -> class logits.
+
+    Per-mel batch norm learns the input statistics from training speakers only;
+    three conv blocks pool 8x in frequency and 4x in time; a bidirectional
+    LSTM reads the 80 ms steps; attention pooling lets emotional peaks outweigh pauses.
+    """
+
+    def __init__(self, n_mels: int, n_classes: int, channels: tuple[int, int, int] = (16, 32, 48),
+                 hidden: int = 64, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.input_norm = nn.BatchNorm1d(n_mels)
+        c1, c2, c3 = channels
+        self.convs = nn.Sequential(_conv_block(1, c1, (2, 2)), _conv_block(c1, c2, (2, 2)),
+                                   _conv_block(c2, c3, (2, 1)))
+        self.lstm = nn.LSTM(c3 * (n_mels // 8), hidden, batch_first=True, bidirectional=True)
+        self.attention = nn.Linear(2 * hidden, 1)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * hidden, n_classes)
+
+    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        x = self.convs(self.input_norm(logmel)[:, None])  # B, C, F, T
+        b, c, f, t = x.shape
+        x = x.permute(0, 3, 1, 2).reshape(b, t, c * f)
+        h, _ = self.lstm(x)
+        weights = torch.softmax(self.attention(h), dim=1)
+        pooled = (weights * h).sum(dim=1)
+        return self.head(self.dropout(pooled))
+
+
+class EmotionModel(nn.Module):
+    """Waveform -> class probabilities: exactly what the runtime's ONNX session computes."""
+
+    def __init__(self, spec: FrontendSpec, n_classes: int) -> None:
+        super().__init__()
+        self.frontend = LogMel(spec)
+        self.backbone = CNNLSTM(spec.n_mels, n_classes)
+        self.register_buffer("temperature", torch.ones(()))
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.backbone(self.frontend(wave)) / self.temperature, dim=-1)
