@@ -62,7 +62,9 @@ def store_dft_as_fp16(path: Path) -> None:
 
 
 class _WindowReader(CalibrationDataReader):
-    def __init__(self, windows: np.ndarray, batch: int = 16) -> None:
+    """Feeds calibration windows one at a time (ORT's histogram collector needs equal batch shapes)."""
+
+    def __init__(self, windows: np.ndarray, batch: int = 1) -> None:
         self._batches: Iterator[np.ndarray] = iter(
             [windows[i:i + batch] for i in range(0, len(windows), batch)])
 

@@ -1,0 +1,111 @@
+"""Training the CNN-LSTM backbone on cached log-mels, and window -> utterance prediction."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from emovox.train.model import CNNLSTM
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """A bounded, seeded run: same settings + same data = same model."""
+
+    epochs: int = 25
+    """Fixed length: no early stopping on any test speaker."""
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    freq_masks: int = 2
+    """SpecAugment: frequency masks per example (up to 8 mel bands each)."""
+    time_masks: int = 2
+    """SpecAugment: time masks per example (up to 10 frames each)."""
+    gain_db: float = 6.0
+    """Random level change, +-dB, applied in the log-mel domain."""
+    seed: int = 0
+    threads: int = 2
+
+
+def spec_augment(batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
+                 log_floor: float) -> torch.Tensor:
+    """Gain shift (a level change is an offset in log-mel), then frequency and time masks."""
+    b, n_mels, frames = batch.shape
+    floor = float(np.log(log_floor))
+    gain = (torch.rand(b, 1, 1, generator=generator) * 2 - 1) * settings.gain_db * np.log(10) / 10
+    batch = torch.clamp(batch + gain, min=floor)
+    for _ in range(settings.freq_masks):
+        width = torch.randint(0, 9, (b, 1, 1), generator=generator)
+        start = (torch.rand(b, 1, 1, generator=generator) * (n_mels - width)).long()
+        bins = torch.arange(n_mels).view(1, -1, 1)
+        batch = batch.masked_fill((bins >= start) & (bins < start + width), floor)
+    for _ in range(settings.time_masks):
+        width = torch.randint(0, 11, (b, 1, 1), generator=generator)
+        start = (torch.rand(b, 1, 1, generator=generator) * (frames - width)).long()
+        steps = torch.arange(frames).view(1, 1, -1)
+        batch = batch.masked_fill((steps >= start) & (steps < start + width), floor)
+    return batch
+
+
+def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse frequency (normalised to mean 1 over present classes): UA counts every class alike."""
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / np.count_nonzero(counts), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
+                   log_floor: float, log: Callable[[str], None] = print) -> CNNLSTM:
+    """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window."""
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(settings.threads)
+    generator = torch.Generator().manual_seed(settings.seed)
+    model = CNNLSTM(logmel.shape[1], n_classes)
+    features = torch.from_numpy(logmel)
+    labels = torch.from_numpy(targets.astype(np.int64))
+    steps_per_epoch = (len(features) + settings.batch_size - 1) // settings.batch_size
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
+                                                   total_steps=settings.epochs * steps_per_epoch)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(targets, n_classes),
+                                  label_smoothing=settings.label_smoothing)
+    for epoch in range(settings.epochs):
+        model.train()
+        began, total = time.monotonic(), 0.0
+        order = torch.randperm(len(features), generator=generator)
+        for step in range(steps_per_epoch):
+            index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
+            batch = spec_augment(features[index].float(), settings, generator, log_floor)
+            loss = loss_fn(model(batch), labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item()
+        log(f"epoch {epoch + 1}/{settings.epochs}: loss {total / steps_per_epoch:.3f} "
+            f"({time.monotonic() - began:.0f} s)")
+    return model.eval()
+
+
+def predict_windows(model: nn.Module, logmel: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities per window."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(logmel), batch_size):
+            out.append(torch.softmax(model(torch.from_numpy(logmel[i:i + batch_size]).float()), -1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def per_utterance(window_probs: np.ndarray, owner: np.ndarray, n_utterances: int) -> np.ndarray:
+    """Mean window probabilities per utterance: what the runtime's Aggregator reports."""
+    sums = np.zeros((n_utterances, window_probs.shape[1]), dtype=np.float64)
+    np.add.at(sums, owner, window_probs)
+    counts = np.bincount(owner, minlength=n_utterances)[:, None]
+    return (sums / np.maximum(counts, 1)).astype(np.float32)

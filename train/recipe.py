@@ -1,0 +1,252 @@
+"""The end-to-end recipe: cross-validated folds, the final model on all data, export and checks."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emovox.realtime.model import DEFAULT_MODEL, metadata_path
+from emovox.realtime.settings import SAMPLE_RATE, VadSettings, WindowSettings
+from emovox.train import folds as emobox
+from emovox.train.corpora import LABELS, Utterance, read_audio
+from emovox.train.export import export_fp32, quantize_int8
+from emovox.train.features import DEFAULT_CACHE, cached_logmels, utterance_windows
+from emovox.train.fit import TrainSettings, per_utterance, predict_windows, train_backbone
+from emovox.train.metrics import evaluate
+from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines the shipped model."""
+
+    frontend: FrontendSpec = field(default_factory=FrontendSpec)
+    vad: VadSettings = field(default_factory=VadSettings)
+    window: WindowSettings = field(default_factory=WindowSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    calibration_files: int = 200
+    """Training files whose windows calibrate the static int8 activations."""
+
+
+@dataclass
+class Corpus:
+    """Utterances with their cached log-mel windows."""
+
+    items: list[Utterance]
+    logmel: np.ndarray
+    owner: np.ndarray
+
+    def windows_of(self, selected: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(log-mels, window labels, owner re-indexed into ``selected``) for these utterances."""
+        position = np.full(len(self.items), -1)
+        position[selected] = np.arange(len(selected))
+        mask = position[self.owner] >= 0
+        owner = position[self.owner[mask]]
+        labels = np.array([self.items[selected[o]].label_index for o in owner], dtype=np.int64)
+        return self.logmel[mask], labels, owner
+
+
+def load_corpus(items: list[Utterance], recipe: Recipe, cache_dir: Path, log: Log) -> Corpus:
+    logmel, owner = cached_logmels(items, recipe.frontend, recipe.vad, recipe.window, cache_dir, log=log)
+    return Corpus(items, logmel, owner)
+
+
+def _checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
+    digest = hashlib.sha1(json.dumps(asdict(recipe), sort_keys=True).encode())
+    for i in selected:
+        digest.update(str(items[i].path).encode())
+    return digest.hexdigest()[:16]
+
+
+def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
+    """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
+    checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{_checkpoint_key(recipe, corpus.items, selected)}.pt"
+    model = CNNLSTM(recipe.frontend.n_mels, len(LABELS))
+    if checkpoint.exists():
+        log(f"reusing {checkpoint}")
+        model.load_state_dict(torch.load(checkpoint))
+        return model.eval()
+    logmel, labels, _ = corpus.windows_of(selected)
+    log(f"training on {len(selected)} files ({len(logmel)} windows)")
+    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend.log_floor, log)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), checkpoint)
+    return model
+
+
+def full_model(backbone: CNNLSTM, recipe: Recipe) -> EmotionModel:
+    model = EmotionModel(recipe.frontend, len(LABELS))
+    model.backbone.load_state_dict(backbone.state_dict())
+    return model.eval()
+
+
+def raw_windows(items: list[Utterance], recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """Waveform windows (the ONNX input) and their owner index, for files read afresh."""
+    per_file = [utterance_windows(read_audio(u.path), recipe.vad, recipe.window) for u in items]
+    owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_file)])
+    return np.concatenate(per_file), owner
+
+
+def onnx_probs(model_path: Path, windows: np.ndarray) -> np.ndarray:
+    """Run the exported file exactly as the runtime does (one thread)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"audio": windows[i:i + 64]})[0] for i in range(0, len(windows), 64)])
+
+
+def torch_probs(model: EmotionModel, windows: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([model(torch.from_numpy(windows[i:i + 64])).numpy()
+                               for i in range(0, len(windows), 64)])
+
+
+def parity(model: EmotionModel, int8_path: Path, items: list[Utterance], recipe: Recipe) -> dict:
+    """Top-1 agreement per file between the int8 ONNX file and PyTorch on the same waveforms."""
+    windows, owner = raw_windows(items, recipe)
+    reference = per_utterance(torch_probs(model, windows), owner, len(items))
+    quantized = per_utterance(onnx_probs(int8_path, windows), owner, len(items))
+    same = reference.argmax(1) == quantized.argmax(1)
+    truth = np.array([u.label_index for u in items])
+    return {"files": len(items), "same_top1": round(float(same.mean()), 4),
+            "max_abs_prob_diff": round(float(np.abs(reference - quantized).max()), 4),
+            "int8": evaluate(truth, quantized.argmax(1), LABELS),
+            "pytorch": evaluate(truth, reference.argmax(1), LABELS)}
+
+
+def export_model(model: EmotionModel, out_dir: Path, stem: str, calibration_items: list[Utterance],
+                 recipe: Recipe) -> tuple[Path, Path]:
+    """Write ``stem.fp32.onnx`` and ``stem.int8.onnx``; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out_dir / f"{stem}.fp32.onnx", out_dir / f"{stem}.int8.onnx"
+    export_fp32(model, fp32, recipe.window.window_samples)
+    calibration, _ = raw_windows(calibration_items, recipe)
+    quantize_int8(fp32, int8, calibration)
+    return fp32, int8
+
+
+def _calibration_items(items: list[Utterance], count: int, seed: int) -> list[Utterance]:
+    rng = np.random.default_rng(seed)
+    return [items[i] for i in sorted(rng.choice(len(items), size=min(count, len(items)), replace=False))]
+
+
+def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, work_dir: Path, log: Log) -> dict:
+    """Train without the fold's 4 test actors, then score them: PyTorch and the int8 file."""
+    held_out = emobox.test_speakers(fold)
+    train_idx = [i for i, u in enumerate(corpus.items) if u.speaker not in held_out]
+    test_idx = [i for i, u in enumerate(corpus.items) if u.speaker in held_out]
+    if not test_idx:
+        raise ValueError(f"fold {fold}: none of its test actors are in the data")
+    began = time.monotonic()
+    backbone = train_on(corpus, train_idx, recipe, cache_dir, log)
+    test_items = [corpus.items[i] for i in test_idx]
+    model = full_model(backbone, recipe)
+    _, int8 = export_model(model, work_dir / f"fold{fold}", "model",
+                           _calibration_items([corpus.items[i] for i in train_idx],
+                                              recipe.calibration_files, recipe.train.seed), recipe)
+    check = parity(model, int8, test_items, recipe)
+    result = {"fold": fold, "test_actors": list(emobox.EMOBOX_TEST_ACTORS[fold]),
+              "train_files": len(train_idx), "test_files": len(test_idx),
+              **{k: check["pytorch"][k] for k in ("ua", "wa", "macro_f1", "per_class_recall", "confusion")},
+              "int8": {k: check["int8"][k] for k in ("ua", "wa", "macro_f1")},
+              "parity_same_top1": check["same_top1"], "minutes": round((time.monotonic() - began) / 60, 1)}
+    log(f"fold {fold}: UA {result['ua']:.3f} WA {result['wa']:.3f} (int8 UA {result['int8']['ua']:.3f}, "
+        f"parity {result['parity_same_top1']:.3f})")
+    return result
+
+
+def training_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def describe_data(items: list[Utterance]) -> dict:
+    corpora: dict[str, dict] = {}
+    for u in items:
+        entry = corpora.setdefault(u.corpus, {"files": 0, "speakers": set()})
+        entry["files"] += 1
+        entry["speakers"].add(u.speaker)
+    return {name: {"files": e["files"], "speakers": len(e["speakers"])} for name, e in corpora.items()}
+
+
+def ship(items: list[Utterance], recipe: Recipe, folds: list[int], out_dir: Path, cache_dir: Path = DEFAULT_CACHE,
+         results_dir: Path | None = None, log: Log = print) -> dict:
+    """Evaluate the folds, train on everything, export and check the shipped int8 model."""
+    corpus = load_corpus(items, recipe, cache_dir, log)
+    work_dir = Path(cache_dir) / "exports"
+    fold_results = [evaluate_fold(corpus, fold, recipe, cache_dir, work_dir, log) for fold in folds]
+    log("training the shipped model on all data")
+    model = full_model(train_on(corpus, list(range(len(items))), recipe, cache_dir, log), recipe)
+    stem = DEFAULT_MODEL.removesuffix(".int8.onnx")
+    fp32, int8 = export_model(model, out_dir, stem, _calibration_items(items, recipe.calibration_files,
+                                                                       recipe.train.seed), recipe)
+    parity_items = [u for u in items if u.speaker in emobox.test_speakers(folds[0] if folds else 1)] or items[:50]
+    shipped_parity = parity(model, int8, parity_items, recipe)
+    summary = _summarise(fold_results)
+    metadata = {
+        "name": stem, "labels": list(LABELS), "sample_rate": SAMPLE_RATE,
+        "window_samples": recipe.window.window_samples, "window_s": recipe.window.window_s,
+        "input": "audio: float32[batch, window_samples], raw 16 kHz mono waveform",
+        "output": "probs: float32[batch, labels], softmax (log-mel front end inside the graph)",
+        "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad), "train": asdict(recipe.train),
+        "quantization": "static QDQ int8 Conv (per-channel, calibrated on "
+                        f"{recipe.calibration_files} training files), dynamic int8 LSTM/MatMul/Gemm, "
+                        "float log-mel front end",
+        "training_data": describe_data(items),
+        "evaluation": {"protocol": "EmoBox RAVDESS speaker-independent folds; training used all other "
+                                   "speakers of all corpora; per-file label = mean of window probabilities",
+                       **summary, "folds": fold_results},
+        "shipped_parity": {k: shipped_parity[k] for k in ("files", "same_top1", "max_abs_prob_diff")},
+        "sizes_bytes": {"int8": int8.stat().st_size, "fp32": fp32.stat().st_size},
+        "training_commit": training_commit(),
+    }
+    metadata_path(int8).write_text(json.dumps(metadata, indent=1) + "\n")
+    metadata_path(fp32).write_text(json.dumps(metadata, indent=1) + "\n")
+    if results_dir is not None:
+        write_results(results_dir, metadata)
+    log(f"wrote {int8} ({int8.stat().st_size} bytes) and {metadata_path(int8)}")
+    return metadata
+
+
+def _summarise(fold_results: list[dict]) -> dict:
+    if not fold_results:
+        return {}
+    out = {}
+    for key in ("ua", "wa", "macro_f1"):
+        values = np.array([r[key] for r in fold_results])
+        out[f"{key}_mean"], out[f"{key}_std"] = round(float(values.mean()), 4), round(float(values.std()), 4)
+    out["int8_ua_mean"] = round(float(np.mean([r["int8"]["ua"] for r in fold_results])), 4)
+    return out
+
+
+def write_results(results_dir: Path, metadata: dict) -> None:
+    """JSON plus a short markdown table anyone can regenerate with ``ser-train ship``."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    evaluation = metadata["evaluation"]
+    (results_dir / "shipped_model.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    lines = ["| fold | test actors | UA | WA | macro-F1 | int8 UA | int8/PyTorch same top-1 |",
+             "|---|---|---|---|---|---|---|"]
+    for r in evaluation.get("folds", []):
+        actors = ", ".join(f"{a:02d}" for a in r["test_actors"])
+        lines.append(f"| {r['fold']} | {actors} | {r['ua']:.3f} | {r['wa']:.3f} | {r['macro_f1']:.3f} | "
+                     f"{r['int8']['ua']:.3f} | {r['parity_same_top1']:.3f} |")
+    lines.append("")
+    lines.append(f"int8 file: {metadata['sizes_bytes']['int8']} bytes; training commit "
+                 f"{metadata['training_commit']}. Regenerate: `ser-train ship` (see README).")
+    (results_dir / "shipped_model.md").write_text("\n".join(lines) + "\n")
