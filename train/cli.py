@@ -11,7 +11,7 @@ from emovox.train.features import DEFAULT_CACHE
 from emovox.train.fit import TrainSettings
 from emovox.train.recipe import Recipe, ship
 
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+REPO_MODELS = Path("models")  # run from the repository root
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=TrainSettings.seed)
     run.add_argument("--limit-per-speaker", type=int, default=0,
                      help="use at most N files per speaker (smoke runs; 0 = all)")
-    run.add_argument("--out", type=Path, default=REPO_MODELS, help="where the model goes (default: models/)")
-    run.add_argument("--results", type=Path, default=Path("benchmarks/results"))
+    run.add_argument("--out", type=Path, default=REPO_MODELS, help="where the model goes (default: %(default)s)")
+    run.add_argument("--results", type=Path, default=Path("benchmarks/results"), help="default: %(default)s")
     run.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     return parser
 

@@ -84,6 +84,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
 
 
 def full_model(backbone: CNNLSTM, recipe: Recipe) -> EmotionModel:
+    """The backbone behind the fixed front end: the graph that is exported."""
     model = EmotionModel(recipe.frontend, len(LABELS))
     model.backbone.load_state_dict(backbone.state_dict())
     return model.eval()
@@ -192,8 +193,11 @@ def ship(items: list[Utterance], recipe: Recipe, folds: list[int], out_dir: Path
     work_dir = Path(cache_dir) / "exports"
     fold_results = [evaluate_fold(corpus, fold, recipe, cache_dir, work_dir, log) for fold in folds]
     log("training the shipped model on all data")
-    model = full_model(train_on(corpus, list(range(len(items))), recipe, cache_dir, log), recipe)
+    backbone = train_on(corpus, list(range(len(items))), recipe, cache_dir, log)
+    model = full_model(backbone, recipe)
     stem = DEFAULT_MODEL.removesuffix(".int8.onnx")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(backbone.state_dict(), out_dir / f"{stem}.pt")  # the PyTorch reference for parity checks
     fp32, int8 = export_model(model, out_dir, stem, _calibration_items(items, recipe.calibration_files,
                                                                        recipe.train.seed), recipe)
     parity_items = [u for u in items if u.speaker in emobox.test_speakers(folds[0] if folds else 1)] or items[:50]

@@ -1,0 +1,32 @@
+"""A tiny training run end to end: features, one epoch, export, and the runtime runs the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="training needs the [train] extra")
+
+from emovox.train.cli import main as ser_train  # noqa: E402
+from tests.conftest import DATA, Recording, read_events, run_ser_live  # noqa: E402
+
+
+def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> None:
+    out, results, cache = tmp_path / "model", tmp_path / "results", tmp_path / "cache"
+    status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
+                        "--epochs", "1", "--out", str(out), "--results", str(results), "--cache", str(cache)])
+    assert status == 0
+    model = out / "emotion_cnn_lstm.int8.onnx"
+    assert model.stat().st_size < 1_000_000
+    assert (results / "shipped_model.json").exists() and (results / "shipped_model.md").exists()
+    assert list(cache.glob("logmel-*.npz")), "the front end was not cached"
+    events_file = tmp_path / "events.jsonl"
+    result = run_ser_live("--file", str(three_utterances.path), "--fast", "--no-dashboard",
+                          "--model", str(model), "--json", str(events_file))
+    assert result.returncode == 0, result.stderr
+    assert sum(e["type"] == "utterance_end" for e in read_events(events_file)) == 3
+
+
+def test_bad_corpus_name_is_a_usage_error(capsys) -> None:
+    assert ser_train(["ship", "--data", str(DATA), "--corpora", "nope"]) == 2
+    assert "unknown corpus" in capsys.readouterr().err
