@@ -2,32 +2,45 @@
 from __future__ import annotations
 
 import argparse
+import queue
+import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
+
 from emovox.realtime.audio import AudioError, FileSource
+from emovox.realtime.dashboard import DashboardState, render
+from emovox.realtime.events import Summary
 from emovox.realtime.model import Classifier, ModelError, load_model_info
 from emovox.realtime.pipeline import Pipeline
-from emovox.realtime.settings import PipelineSettings, VadSettings, WindowSettings
+from emovox.realtime.runner import DONE, Worker
+from emovox.realtime.settings import SAMPLE_RATE, PipelineSettings, VadSettings, WindowSettings
 from emovox.realtime.sinks import JsonlSink, OutputError, Sink, TextSink
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+REFRESH_S = 0.1
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ser-live", description="Real-time speech emotion recognition from a microphone or a file.")
-    source = parser.add_argument_group("input")
+    source = parser.add_argument_group("input (default: the default microphone)")
+    source.add_argument("--device", "-d", metavar="ID",
+                        help="input device: an index or a name substring (see --list-devices)")
+    source.add_argument("--list-devices", "-l", action="store_true", help="list input devices and exit")
     source.add_argument("--file", type=Path, metavar="PATH",
                         help="replay a recording (any format soundfile reads) through the live pipeline")
     source.add_argument("--fast", action="store_true",
                         help="with --file: process as fast as possible instead of in real time")
+    source.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
     output = parser.add_argument_group("output")
     output.add_argument("--json", type=Path, metavar="PATH", help="write events as JSON lines to PATH")
     output.add_argument("--no-dashboard", action="store_true",
-                        help="plain lines on stdout instead of the live view")
-    output.add_argument("--windows", action="store_true", help="also print interim window results")
+                        help="plain lines on stdout instead of the live view (automatic when not a terminal)")
+    output.add_argument("--windows", action="store_true", help="plain lines: also print interim window results")
     model = parser.add_argument_group("model")
     model.add_argument("--model", type=Path, metavar="PATH",
                        help="an ONNX model with its .json metadata (default: the shipped int8 model)")
@@ -48,27 +61,101 @@ def _settings(args: argparse.Namespace, window_s: float) -> PipelineSettings:
         raise ValueError("--hop must be positive")
     if not 0.0 <= args.min_confidence <= 1.0:
         raise ValueError("--min-confidence must be between 0 and 1")
+    if args.threads < 1:
+        raise ValueError("--threads must be at least 1")
+    if args.duration is not None and args.duration <= 0:
+        raise ValueError("--duration must be positive")
+    if args.fast and args.file is None:
+        raise ValueError("--fast only applies to --file")
     return PipelineSettings(vad=VadSettings(mode=args.vad_mode),
                             window=WindowSettings(window_s=window_s, hop_s=args.hop),
                             min_confidence=args.min_confidence)
 
 
-def run(blocks: Iterable, pipeline: Pipeline, sinks: list[Sink]) -> int:
-    """Drive the pipeline; whatever happens, close the stream and write the summary."""
-    status = EXIT_OK
+def limit_duration(blocks: Iterable[np.ndarray], seconds: float | None) -> Iterator[np.ndarray]:
+    """Stop after ``seconds`` of 16 kHz audio."""
+    remaining = None if seconds is None else int(seconds * SAMPLE_RATE)
+    for block in blocks:
+        if remaining is not None:
+            block = block[:remaining]
+            remaining -= len(block)
+        yield block
+        if remaining is not None and remaining <= 0:
+            return
+
+
+def _open_source(args: argparse.Namespace) -> tuple[object, str]:
+    if args.file is not None:
+        return FileSource(args.file, realtime=not args.fast), str(args.file)
+    from emovox.realtime.mic import MicSource, input_devices, resolve_device
+
+    device = resolve_device(args.device, input_devices())
+    return MicSource(device), f"mic {device.index}: {device.name}"
+
+
+class _Stop:
+    """SIGINT/SIGTERM only set a flag: no exception can cut a sink's write in half."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.signal = signum
+
+
+def run_session(source: object, blocks: Iterable[np.ndarray], pipeline: Pipeline, sinks: list[Sink],
+                dashboard: bool, source_name: str) -> int:
+    """Worker thread does audio -> events; this thread feeds sinks and the view until the end."""
+    from rich.console import Console
+    from rich.live import Live
+
+    info = pipeline.classifier.info
+    state = DashboardState(info.labels, info.path.name, pipeline.classifier.provider)
+    worker = Worker(blocks, pipeline, source)
+    stop = _Stop()
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    status, summary = EXIT_OK, None
+    console = Console()
+    view = Live(render(state, worker.status, source_name), console=console, auto_refresh=False) \
+        if dashboard else nullcontext()
     try:
-        for block in blocks:
-            for event in pipeline.push(block):
-                for sink in sinks:
-                    sink.handle(event)
-    except KeyboardInterrupt:
-        status = EXIT_INTERRUPTED
-    except AudioError as error:
-        print(f"ser-live: error: {error}", file=sys.stderr)
-        status = EXIT_USAGE
-    for event in pipeline.finish():
-        for sink in sinks:
-            sink.handle(event)
+        worker.start()
+        with view:
+            while True:
+                if stop.signal is not None and status == EXIT_OK:
+                    status = EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK
+                    stop.signal = None
+                    worker.stop()
+                try:
+                    event = worker.events.get(timeout=REFRESH_S)
+                except queue.Empty:
+                    event = None
+                if event is DONE:
+                    break
+                if event is not None:
+                    state.update(event)
+                    summary = event if isinstance(event, Summary) else summary
+                    try:
+                        for sink in sinks:
+                            sink.handle(event)
+                    except OutputError as error:
+                        print(f"ser-live: error: {error}", file=sys.stderr)
+                        sinks = [s for s in sinks if not isinstance(s, JsonlSink)]
+                        status = EXIT_USAGE
+                        worker.stop()
+                if dashboard:
+                    view.update(render(state, worker.status, source_name), refresh=True)
+        worker.join()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if dashboard and summary is not None:
+        console.print(state.tally.describe(summary))
+    if worker.crash is not None:
+        raise worker.crash
+    if worker.error is not None:
+        print(f"ser-live: error: {worker.error}", file=sys.stderr)
+        return EXIT_USAGE
     return status
 
 
@@ -77,22 +164,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sinks: list[Sink] = []
     try:
-        if args.file is None:
-            parser.error("live microphone input is not available yet: use --file PATH")
+        if args.list_devices:
+            from emovox.realtime.mic import describe_devices, input_devices
+
+            print(describe_devices(input_devices()))
+            return EXIT_OK
+        if args.file is not None and args.device is not None:
+            raise ValueError("give either --file or --device, not both")
         info = load_model_info(args.model)
         settings = _settings(args, info.window_s)
-        source = FileSource(args.file, realtime=not args.fast)
         classifier = Classifier(info, threads=args.threads, gpu=args.gpu)
         pipeline = Pipeline(classifier, settings)
         if args.json is not None:
             sinks.append(JsonlSink(args.json))
-        sinks.append(TextSink(sys.stdout, windows=args.windows))
-        return run(source.blocks(), pipeline, sinks)
+        source, source_name = _open_source(args)
+        dashboard = not args.no_dashboard and sys.stdout.isatty()
+        if not dashboard:
+            sinks.append(TextSink(sys.stdout, windows=args.windows))
+        return run_session(source, limit_duration(source.blocks(), args.duration), pipeline, sinks,
+                           dashboard, source_name)
     except (ModelError, AudioError, OutputError, ValueError) as error:
         print(f"ser-live: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: say so in one line, exit 1
+        print(f"ser-live: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
     finally:
         for sink in sinks:
             sink.close()

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from emovox.realtime.dashboard import SessionTally
 from emovox.realtime.events import Event, Summary, UtteranceEnd, UtteranceStart, WindowResult
 
 
@@ -50,6 +51,7 @@ class TextSink:
     def __init__(self, stream: TextIO, windows: bool = False) -> None:
         self._stream = stream
         self._windows = windows
+        self._tally = SessionTally()
 
     def handle(self, event: Event) -> None:
         line = self._format(event)
@@ -58,6 +60,7 @@ class TextSink:
 
     def _format(self, event: Event) -> str | None:
         if isinstance(event, UtteranceEnd):
+            self._tally.add(event)
             return (f"{event.t_start:8.2f}-{event.t_end:8.2f} s  #{event.utterance:<3d} "
                     f"{event.label:<10s} {event.confidence:4.0%}   ({_top_classes(event.probs)})")
         if isinstance(event, WindowResult) and self._windows:
@@ -66,11 +69,7 @@ class TextSink:
         if isinstance(event, UtteranceStart) and self._windows:
             return f"{event.t:8.2f}            #{event.utterance:<3d} speech starts"
         if isinstance(event, Summary):
-            shares = ", ".join(f"{label} {count}" for label, count in
-                               sorted(event.labels.items(), key=lambda item: -item[1]))
-            return (f"summary: {event.utterances} utterance(s) in {event.duration_s:.1f} s"
-                    + (f": {shares}" if shares else "")
-                    + (f"; {event.dropped_frames} frame(s) dropped" if event.dropped_frames else ""))
+            return self._tally.describe(event)
         return None
 
     def close(self) -> None:

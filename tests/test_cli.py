@@ -33,7 +33,7 @@ def test_replay_writes_the_event_contract(three_utterances: Recording, tmp_path:
     assert sum(events[-1]["labels"].values()) == 3
     # stdout: one readable line per utterance, then the summary
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 4 and lines[-1].startswith("summary: 3 utterance(s)")
+    assert len(lines) == 4 and lines[-1].startswith("summary: 3 utterance(s), ")
     for line, end in zip(lines, ends):
         assert end["label"] in line and f"{end['t_start']:.2f}" in line
 
@@ -58,7 +58,7 @@ def test_real_time_pacing_takes_the_recording_length(tmp_path: Path) -> None:
     result = run_ser_live("--file", str(path), "--no-dashboard")
     assert result.returncode == 0
     assert time.monotonic() - began >= 2.0
-    assert "summary: 0 utterance(s) in 2.0 s" in result.stdout
+    assert "summary: 0 utterance(s), 0.0 s of speech in 2.0 s" in result.stdout
 
 
 def _error_line(result) -> str:

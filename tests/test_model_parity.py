@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch", reason="parity needs the [train] extra")
 
 from emovox.realtime.model import default_model_path, load_model_info, metadata_path  # noqa: E402
 from emovox.train.corpora import load_ravdess  # noqa: E402
-from emovox.train.folds import test_speakers  # noqa: E402
+from emovox.train import folds as emobox  # noqa: E402
 from emovox.train.model import EmotionModel, FrontendSpec  # noqa: E402
 from emovox.train.recipe import Recipe, parity  # noqa: E402
 from tests.conftest import RAVDESS, REPO  # noqa: E402
@@ -24,7 +24,7 @@ def shipped_pytorch_model() -> EmotionModel:
 
 
 def test_int8_matches_pytorch_on_a_fold() -> None:
-    fold_files = [u for u in load_ravdess(RAVDESS) if u.speaker in test_speakers(1)]
+    fold_files = [u for u in load_ravdess(RAVDESS) if u.speaker in emobox.test_speakers(1)]
     assert len(fold_files) == 240
     result = parity(shipped_pytorch_model(), default_model_path(), fold_files, Recipe())
     assert result["same_top1"] >= 0.99, result

@@ -1,0 +1,90 @@
+"""Threads: the source and the pipeline run in one worker; sinks run on the main thread."""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from emovox.realtime.audio import AudioError
+from emovox.realtime.events import Event
+from emovox.realtime.pipeline import Pipeline
+from emovox.realtime.settings import SAMPLE_RATE
+
+
+@dataclass
+class LiveStatus:
+    """What the worker last saw; the dashboard reads it between events (plain values, no locking needed)."""
+
+    level_db: float = -120.0
+    in_speech: bool = False
+    position_s: float = 0.0
+    dropped_frames: int = 0
+
+
+class _Done:
+    """Marks the end of the event stream."""
+
+
+DONE = _Done()
+
+
+class Worker:
+    """Runs source -> pipeline in a background thread and queues the events.
+
+    Whatever ends the run (end of input, a stop request, a device fault), the
+    pipeline is finished so the open utterance and the summary are still
+    delivered, then ``DONE``.
+    """
+
+    def __init__(self, blocks: Iterable[np.ndarray], pipeline: Pipeline, source: object) -> None:
+        self._blocks = blocks
+        self._pipeline = pipeline
+        self._source = source
+        self.events: queue.Queue[Event | _Done] = queue.Queue()
+        self.status = LiveStatus()
+        self.error: str | None = None
+        self.crash: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ser-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the worker to stop reading audio; it still finishes the pipeline."""
+        self._stop.set()
+        stop_source = getattr(self._source, "stop_requested", None)
+        if stop_source is not None:
+            stop_source.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _dropped(self) -> int:
+        return int(getattr(self._source, "dropped_frames", 0))
+
+    def _run(self) -> None:
+        try:
+            for block in self._blocks:
+                if self._stop.is_set():
+                    break
+                if len(block):
+                    self.status.level_db = float(10 * np.log10(np.mean(np.square(block)) + 1e-12))
+                for event in self._pipeline.push(block):
+                    self.events.put(event)
+                self.status.in_speech = self._pipeline.in_speech
+                self.status.position_s = self._pipeline.position / SAMPLE_RATE
+                self.status.dropped_frames = self._dropped()
+        except AudioError as error:
+            self.error = str(error)
+        except BaseException as error:  # reported by the main thread as an internal error
+            self.crash = error
+        finally:
+            self._pipeline.dropped_frames = self._dropped()
+            for event in self._pipeline.finish():
+                self.events.put(event)
+            self.status.in_speech = False
+            self.events.put(DONE)
