@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,6 +16,17 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RAVDESS = DATA / "ravdess"
+
+
+REQUIRE_TOOLS = os.environ.get("EMOVOX_REQUIRE_AUDIO") == "1"  # set by .ci/run: there a skip is a failure
+
+
+def require_tool(tool: str) -> None:
+    """Skip where a system tool is missing on a developer's machine; fail in CI, which installs it."""
+    if shutil.which(tool) is None:
+        if REQUIRE_TOOLS:
+            pytest.fail(f"{tool} is not installed")
+        pytest.skip(f"{tool} is not installed (.ci/run installs it)")
 
 
 def ravdess(name: str) -> Path:
