@@ -90,9 +90,14 @@ def test_unwritable_json_fails_before_reading_audio(three_utterances: Recording,
     assert "cannot write" in line
 
 
-def test_no_input_is_a_usage_error() -> None:
-    result = run_ser_live()
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+@pytest.mark.parametrize("args, message", [
+    (["--fast"], "--fast only applies to --file"),
+    (["--file", "x.wav", "--device", "1"], "either --file or --device"),
+    (["--duration", "0"], "--duration must be positive"),
+    (["--hop", "-1"], "--hop must be positive"),
+])
+def test_bad_option_combinations(args: list[str], message: str) -> None:
+    assert message in _error_line(run_ser_live(*args))
 
 
 def _copy_model(tmp_path: Path) -> tuple[Path, dict]:
