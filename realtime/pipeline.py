@@ -39,7 +39,6 @@ class Pipeline:
         self._aggregator = Aggregator(len(self.labels))
         self._next_frame = 0
         self._onset = 0
-        self._last_compute_ms = 0.0
         self.final_labels: dict[str, int] = {}
         self.utterances = 0
         self.dropped_frames = 0
@@ -55,6 +54,13 @@ class Pipeline:
 
     def push(self, samples: np.ndarray) -> list[Event]:
         """Feed any number of 16 kHz mono float32 samples."""
+        step = self.settings.vad.frame_samples * 10  # well inside the history, whatever the block size
+        events: list[Event] = []
+        for offset in range(0, len(samples), step):
+            events.extend(self._push(samples[offset:offset + step]))
+        return events
+
+    def _push(self, samples: np.ndarray) -> list[Event]:
         self._history.write(samples)
         frame_samples = self.settings.vad.frame_samples
         events: list[Event] = []
@@ -92,7 +98,6 @@ class Pipeline:
 
     def _classify(self, window: Window) -> WindowResult:
         probs, compute_ms = self.classifier.timed_predict(window.audio[None])
-        self._last_compute_ms = compute_ms
         self._aggregator.add(window.end, window.full, window.final, probs[0])
         label, confidence = label_of(self.labels, probs[0], 0.0)
         return WindowResult(window.utterance, seconds(window.start, SAMPLE_RATE),
@@ -100,8 +105,8 @@ class Pipeline:
                             probs_by_label(self.labels, probs[0]), round(compute_ms, 3))
 
     def _end(self, decision: SpeechEnd) -> list[Event]:
-        self._last_compute_ms = 0.0
-        events: list[Event] = [self._classify(w) for w in self._windower.end(decision.end)]
+        finals = [self._classify(w) for w in self._windower.end(decision.end)]
+        events: list[Event] = list(finals)
         probs = self._aggregator.finish(decision.end)
         label, confidence = label_of(self.labels, probs, self.settings.min_confidence)
         self.utterances += 1
@@ -110,5 +115,5 @@ class Pipeline:
         events.append(UtteranceEnd(self._windower.utterance, seconds(self._onset, SAMPLE_RATE),
                                    seconds(decision.end, SAMPLE_RATE), label, round(confidence, 4),
                                    probs_by_label(self.labels, probs),
-                                   round(hangover_ms + self._last_compute_ms, 3)))
+                                   round(hangover_ms + sum(w.compute_ms for w in finals), 3)))
         return events

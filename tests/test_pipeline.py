@@ -42,7 +42,7 @@ def test_chunking_does_not_change_events(three_utterances: Recording) -> None:
     audio, _ = sf.read(str(three_utterances.path), dtype="float32")
     reference = without_timing(events_for(audio, 160))
     assert sum(e["type"] == "utterance_end" for e in reference) == 3
-    for block in (480, 1000, 4096):
+    for block in (480, 1000, 4096, len(audio)):  # the sizes, and all at once
         assert without_timing(events_for(audio, block)) == reference, f"block {block}"
 
 
