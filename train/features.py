@@ -80,8 +80,7 @@ def cached_logmels(items: list[Utterance], spec: FrontendSpec, vad: VadSettings,
     workers = workers or os.cpu_count() or 1
     log(f"computing the log-mel front end for {len(items)} files on {workers} process(es)...")
     jobs = [(str(item.path), spec, vad, window) for item in items]
-    torch.set_num_threads(1)
-    with Pool(workers) as pool:
+    with Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         per_file = pool.map(_logmel_of_file, jobs, chunksize=32)
     logmel = np.concatenate(per_file)
     owner = np.concatenate([np.full(len(f), i, dtype=np.int32) for i, f in enumerate(per_file)])
