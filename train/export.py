@@ -3,8 +3,10 @@
 Quantization recipe (see DESIGN.md): ORT's dynamic int8 convolutions (ConvInteger)
 are slower than fp32, so convolutions are quantized *statically* (QDQ, per-channel
 weights, activations calibrated on real training windows), and the LSTM and
-MatMul/Gemm layers *dynamically*. The log-mel front end stays float: int8 audio
-would cost ~48 dB of dynamic range.
+MatMul/Gemm layers *dynamically*. Kept float: the log-mel front end (int8 audio
+would cost ~48 dB of dynamic range) and the first convolution, whose input is the
+normalised log-mel: quantizing it alone flipped 4 of 240 held-out files (fold 1)
+against PyTorch, versus 1 without it.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from emovox.train.model import EmotionModel
 INPUT_NAME = "audio"
 OUTPUT_NAME = "probs"
 FRONTEND_PREFIX = "/frontend/"
+FLOAT_PREFIXES = (FRONTEND_PREFIX, "/backbone/convs/convs.0/")
 DFT_INITIALIZER = "frontend.dft"
 
 
@@ -73,8 +76,9 @@ class _WindowReader(CalibrationDataReader):
         return None if batch is None else {INPUT_NAME: batch.astype(np.float32)}
 
 
-def _frontend_nodes(model: onnx.ModelProto) -> list[str]:
-    return [node.name for node in model.graph.node if node.name.startswith(FRONTEND_PREFIX)]
+def _float_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes that stay float: the front end and the first convolution."""
+    return [node.name for node in model.graph.node if node.name.startswith(FLOAT_PREFIXES)]
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration_windows: np.ndarray) -> None:
@@ -83,13 +87,12 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration_windows: np.ndar
         prepared = Path(tmp) / "prepared.onnx"
         static = Path(tmp) / "static.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        excluded = _frontend_nodes(onnx.load(str(prepared)))
+        excluded = _float_nodes(onnx.load(str(prepared)))
         quantize_static(str(prepared), str(static), _WindowReader(calibration_windows),
                         quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
                         nodes_to_exclude=excluded, per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.Percentile,
-                        extra_options={"CalibPercentile": 99.99})
+                        calibrate_method=CalibrationMethod.MinMax)
         quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=["LSTM", "MatMul", "Gemm"],
                          nodes_to_exclude=excluded, weight_type=QuantType.QInt8)
     if not any(init.name == DFT_INITIALIZER + "_fp16" for init in onnx.load(str(int8_path)).graph.initializer):

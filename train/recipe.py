@@ -209,7 +209,7 @@ def ship(items: list[Utterance], recipe: Recipe, folds: list[int], out_dir: Path
         "input": "audio: float32[batch, window_samples], raw 16 kHz mono waveform",
         "output": "probs: float32[batch, labels], softmax (log-mel front end inside the graph)",
         "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad), "train": asdict(recipe.train),
-        "quantization": "static QDQ int8 Conv (per-channel, calibrated on "
+        "quantization": "static QDQ int8 Conv except the first (per-channel weights, MinMax-calibrated on "
                         f"{recipe.calibration_files} training files), dynamic int8 LSTM/MatMul/Gemm, "
                         "float log-mel front end",
         "training_data": describe_data(items),
