@@ -92,7 +92,7 @@ class Pipeline:
                        dict(self.final_labels), self.dropped_frames)
 
     def _start(self, decision: SpeechStart) -> UtteranceStart:
-        self._windower.start(decision.onset, decision.audio_start)
+        self._windower.start(decision.audio_start)
         self._onset = decision.onset
         return UtteranceStart(self._windower.utterance, seconds(decision.onset, SAMPLE_RATE))
 

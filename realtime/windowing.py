@@ -66,18 +66,13 @@ class Windower:
         self._history = history
         self.utterance = -1
         self._audio_start: int | None = None
-        self._onset = 0
         self._next_hop = 0
         self._last_end = -1
 
-    @property
-    def active(self) -> bool:
-        return self._audio_start is not None
-
-    def start(self, onset: int, audio_start: int) -> None:
+    def start(self, audio_start: int) -> None:
+        """A new utterance whose audio (pre-roll included) begins at ``audio_start``."""
         self.utterance += 1
         self._audio_start = audio_start
-        self._onset = onset
         self._next_hop = audio_start + self.settings.hop_samples
         self._last_end = -1
 

@@ -45,7 +45,7 @@ def test_windower_matches_covering_windows_offline() -> None:
     ring = RingBuffer(200000)
     ring.write(np.arange(100000, dtype=np.float32))
     windower = Windower(settings, ring)
-    windower.start(onset=1000, audio_start=1000)
+    windower.start(audio_start=1000)
     interim = windower.advance(71000)
     final = windower.end(71000)
     counted = [(w.start - 1000, w.end - 1000) for w in interim + final if w.full or w.final]
