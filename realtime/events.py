@@ -1,8 +1,12 @@
-"""Pipeline events: also the JSONL schema (one object per line, times in stream seconds)."""
+"""Pipeline events: also the JSONL schema (one object per line, times in stream seconds).
+
+Each event serialises as ``{"type": ..., <its fields in order>}``, so the field
+order below *is* the documented contract.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 
 def seconds(samples: int, sample_rate: int) -> float:
@@ -13,19 +17,25 @@ def probs_by_label(labels: tuple[str, ...], probs: Any) -> dict[str, float]:
     return {label: round(float(p), 4) for label, p in zip(labels, probs)}
 
 
+class _Serialisable:
+    TYPE: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, **asdict(self)}  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class UtteranceStart:
+class UtteranceStart(_Serialisable):
+    TYPE: ClassVar[str] = "utterance_start"
     utterance: int
     t: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "utterance_start", "utterance": self.utterance, "t": self.t}
-
 
 @dataclass(frozen=True)
-class WindowResult:
+class WindowResult(_Serialisable):
     """An interim (or the final) window's classification."""
 
+    TYPE: ClassVar[str] = "window"
     utterance: int
     t_start: float
     t_end: float
@@ -34,16 +44,12 @@ class WindowResult:
     probs: dict[str, float]
     compute_ms: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "window", "utterance": self.utterance, "t_start": self.t_start,
-                "t_end": self.t_end, "label": self.label, "confidence": self.confidence,
-                "probs": self.probs, "compute_ms": self.compute_ms}
-
 
 @dataclass(frozen=True)
-class UtteranceEnd:
+class UtteranceEnd(_Serialisable):
     """An utterance's final label; ``latency_ms`` runs from the end of speech to this result."""
 
+    TYPE: ClassVar[str] = "utterance_end"
     utterance: int
     t_start: float
     t_end: float
@@ -52,22 +58,14 @@ class UtteranceEnd:
     probs: dict[str, float]
     latency_ms: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "utterance_end", "utterance": self.utterance, "t_start": self.t_start,
-                "t_end": self.t_end, "label": self.label, "confidence": self.confidence,
-                "probs": self.probs, "latency_ms": self.latency_ms}
-
 
 @dataclass(frozen=True)
-class Summary:
+class Summary(_Serialisable):
+    TYPE: ClassVar[str] = "summary"
     utterances: int
     duration_s: float
     labels: dict[str, int]
     dropped_frames: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "summary", "utterances": self.utterances, "duration_s": self.duration_s,
-                "labels": self.labels, "dropped_frames": self.dropped_frames}
 
 
 Event = UtteranceStart | WindowResult | UtteranceEnd | Summary
