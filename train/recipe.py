@@ -189,6 +189,7 @@ def describe_data(items: list[Utterance]) -> dict:
 def ship(items: list[Utterance], recipe: Recipe, folds: list[int], out_dir: Path, cache_dir: Path = DEFAULT_CACHE,
          results_dir: Path | None = None, log: Log = print) -> dict:
     """Evaluate the folds, train on everything, export and check the shipped int8 model."""
+    commit = training_commit()  # before this run writes its outputs into the work tree
     corpus = load_corpus(items, recipe, cache_dir, log)
     work_dir = Path(cache_dir) / "exports"
     fold_results = [evaluate_fold(corpus, fold, recipe, cache_dir, work_dir, log) for fold in folds]
@@ -218,7 +219,7 @@ def ship(items: list[Utterance], recipe: Recipe, folds: list[int], out_dir: Path
                        **summary, "folds": fold_results},
         "shipped_parity": {k: shipped_parity[k] for k in ("files", "same_top1", "max_abs_prob_diff")},
         "sizes_bytes": {"int8": int8.stat().st_size, "fp32": fp32.stat().st_size},
-        "training_commit": training_commit(),
+        "training_commit": commit,
     }
     metadata_path(int8).write_text(json.dumps(metadata, indent=1) + "\n")
     metadata_path(fp32).write_text(json.dumps(metadata, indent=1) + "\n")
