@@ -51,14 +51,10 @@ def vad_per_frame(speech: np.ndarray, runs: int) -> dict:
 
 
 def onnx_runner(path: Path, threads: int, provider: str = "CPU") -> Callable[[np.ndarray], object]:
-    import onnxruntime as ort
+    """The runtime's own Classifier, configured exactly as ser-live configures it."""
+    from emovox.realtime.model import Classifier, load_model_info
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if provider == "CUDA" else ["CPUExecutionProvider"]
-    session = ort.InferenceSession(str(path), options, providers=providers)
-    return lambda batch: session.run(None, {"audio": batch})
+    return Classifier(load_model_info(path), threads=threads, gpu=provider == "CUDA").predict
 
 
 def torch_runner(weights: Path, frontend: dict, n_labels: int, threads: int) -> Callable[[np.ndarray], object]:

@@ -81,8 +81,11 @@ class Classifier:
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise ModelError("--gpu: onnxruntime has no CUDA provider here (pip install 'emovox[gpu]')")
             providers.insert(0, "CUDAExecutionProvider")
+        # A model may name ORT graph optimizations that slow it down (see train/export.py).
+        disabled = [str(name) for name in info.metadata.get("ort_disabled_optimizers", [])]
         try:
-            self._session = ort.InferenceSession(str(info.path), options, providers=providers)
+            self._session = ort.InferenceSession(str(info.path), options, providers=providers,
+                                                 disabled_optimizers=disabled)
         except Exception as error:  # ORT raises its own unrelated exception types
             raise ModelError(f"cannot load model {info.path}: {str(error).splitlines()[0]}") from None
         self.info = info

@@ -28,6 +28,10 @@ INPUT_NAME = "audio"
 OUTPUT_NAME = "probs"
 FRONTEND_PREFIX = "/frontend/"
 FLOAT_PREFIXES = (FRONTEND_PREFIX, "/backbone/convs/convs.0/")
+# ORT's QDQPropagationTransformer moves the first QuantizeLinear above the first max-pool,
+# which then runs as a generic int8 MaxPool: 0.39 ms of a 1.5 ms window. Without it the
+# int8 file runs at 0.87x the fp32 time instead of 1.18x, with identical outputs.
+ORT_DISABLED_OPTIMIZERS = ["QDQPropagationTransformer"]
 DFT_INITIALIZER = "frontend.dft"
 
 

@@ -16,7 +16,7 @@ from emovox.realtime.model import DEFAULT_MODEL, metadata_path
 from emovox.realtime.settings import SAMPLE_RATE, VadSettings, WindowSettings
 from emovox.train import folds as emobox
 from emovox.train.corpora import LABELS, Utterance, read_audio
-from emovox.train.export import export_fp32, quantize_int8
+from emovox.train.export import ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.features import DEFAULT_CACHE, cached_logmels, utterance_windows
 from emovox.train.fit import TrainSettings, per_utterance, predict_windows, train_backbone
 from emovox.train.metrics import evaluate
@@ -103,7 +103,8 @@ def onnx_probs(model_path: Path, windows: np.ndarray) -> np.ndarray:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"],
+                                   disabled_optimizers=ORT_DISABLED_OPTIMIZERS)
     return np.concatenate([session.run(None, {"audio": windows[i:i + 64]})[0] for i in range(0, len(windows), 64)])
 
 
@@ -209,6 +210,7 @@ def ship(items: list[Utterance], recipe: Recipe, folds: list[int], out_dir: Path
         "window_samples": recipe.window.window_samples, "window_s": recipe.window.window_s,
         "input": "audio: float32[batch, window_samples], raw 16 kHz mono waveform",
         "output": "probs: float32[batch, labels], softmax (log-mel front end inside the graph)",
+        "ort_disabled_optimizers": ORT_DISABLED_OPTIMIZERS,
         "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad), "train": asdict(recipe.train),
         "quantization": "static QDQ int8 Conv except the first (per-channel weights, MinMax-calibrated on "
                         f"{recipe.calibration_files} training files), dynamic int8 LSTM/MatMul/Gemm, "
