@@ -32,30 +32,30 @@ class UtteranceStart(_Serialisable):
 
 
 @dataclass(frozen=True)
-class WindowResult(_Serialisable):
-    """An interim (or the final) window's classification."""
+class _Result(_Serialisable):
+    """A labelled span of an utterance: the fields windows and final results share."""
 
-    TYPE: ClassVar[str] = "window"
     utterance: int
     t_start: float
     t_end: float
     label: str
     confidence: float
     probs: dict[str, float]
+
+
+@dataclass(frozen=True)
+class WindowResult(_Result):
+    """An interim (or the final) window's classification."""
+
+    TYPE: ClassVar[str] = "window"
     compute_ms: float
 
 
 @dataclass(frozen=True)
-class UtteranceEnd(_Serialisable):
+class UtteranceEnd(_Result):
     """An utterance's final label; ``latency_ms`` runs from the end of speech to this result."""
 
     TYPE: ClassVar[str] = "utterance_end"
-    utterance: int
-    t_start: float
-    t_end: float
-    label: str
-    confidence: float
-    probs: dict[str, float]
     latency_ms: float
 
 
