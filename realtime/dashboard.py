@@ -136,9 +136,10 @@ def render(state: DashboardState, status: LiveStatus, source_name: str) -> Rende
 
     p50, p95 = percentile(state.compute_ms, 50), percentile(state.compute_ms, 95)
     lat50 = percentile(state.latency_ms, 50)
-    stats = Text(f"compute p50 {p50:.1f} ms  p95 {p95:.1f} ms   speech end→label p50 {lat50:.0f} ms   "
-                 f"utterances {state.tally.utterances}   dropped frames {status.dropped_frames}\n"
-                 f"model {state.model_name} ({state.provider})   source {source_name}   "
-                 f"t = {status.position_s:.1f} s", style="grey70")
+    overflows = f"   input overflows {status.input_overflows}" if status.input_overflows else ""
+    stats = Text(f"compute p50 {p50:.1f} ms  p95 {p95:.1f} ms   speech end→label p50 {lat50:.0f} ms\n"
+                 f"utterances {state.tally.utterances}   dropped frames {status.dropped_frames}{overflows}   "
+                 f"t = {status.position_s:.1f} s\n"
+                 f"model {state.model_name} ({state.provider})   source {source_name}", style="grey70")
     return Panel(Group(headline, level, Text(""), bars, Text(""), Text("last 60 s", style="bold"), strip, marks,
                        legend, Text(""), stats), title="emovox · speech emotion", border_style="grey50")

@@ -22,6 +22,8 @@ class LiveStatus:
     in_speech: bool = False
     position_s: float = 0.0
     dropped_frames: int = 0
+    input_overflows: int = 0
+    """PortAudio's own overflow reports (live input only)."""
 
 
 class _Done:
@@ -78,6 +80,7 @@ class Worker:
                 self.status.in_speech = self._pipeline.in_speech
                 self.status.position_s = self._pipeline.position / SAMPLE_RATE
                 self.status.dropped_frames = self._dropped()
+                self.status.input_overflows = int(getattr(self._source, "overflows", 0))
         except AudioError as error:
             self.error = str(error)
         except BaseException as error:  # reported by the main thread as an internal error

@@ -48,6 +48,8 @@ def test_screen_shows_label_bars_timeline_and_changes_with_a_new_utterance() -> 
     state.update(UtteranceEnd(1, 6.0, 8.0, "sad", 0.64, probs("sad", 0.64), 290.0))
     second = screen(state, status)
     assert "SAD" in second and "ANGRY" not in second and "utterances 2" in second
+    overrun = screen(state, LiveStatus(position_s=12.0, dropped_frames=960, input_overflows=2))
+    assert "dropped frames 960" in overrun and "input overflows 2" in overrun
     strip = next(line for line in second.splitlines() if "·" in line and "█" in line)
     assert strip.count("█") == 6
 
