@@ -53,6 +53,8 @@ class SessionTally:
             text += ": " + ", ".join(f"{label} {seconds / self.speaking_s:.0%}" for label, seconds in shares)
         if summary.dropped_frames:
             text += f"; {summary.dropped_frames} frame(s) dropped"
+        if summary.skipped_windows:
+            text += f"; {summary.skipped_windows} interim window(s) skipped (classification behind real time)"
         return text
 
 
@@ -137,6 +139,7 @@ def render(state: DashboardState, status: LiveStatus, source_name: str) -> Rende
     p50, p95 = percentile(state.compute_ms, 50), percentile(state.compute_ms, 95)
     lat50 = percentile(state.latency_ms, 50)
     overflows = f"   input overflows {status.input_overflows}" if status.input_overflows else ""
+    overflows += f"   skipped windows {status.skipped_windows}" if status.skipped_windows else ""
     stats = Text(f"compute p50 {p50:.1f} ms  p95 {p95:.1f} ms   speech end→label p50 {lat50:.0f} ms\n"
                  f"utterances {state.tally.utterances}   dropped frames {status.dropped_frames}{overflows}   "
                  f"t = {status.position_s:.1f} s\n"

@@ -66,6 +66,8 @@ class Summary(_Serialisable):
     duration_s: float
     labels: dict[str, int]
     dropped_frames: int
+    skipped_windows: int = 0
+    """Interim windows not classified because classification fell behind real time."""
 
 
 Event = UtteranceStart | WindowResult | UtteranceEnd | Summary

@@ -86,13 +86,14 @@ class MicSource:
     counted (``dropped_frames``), as are PortAudio's own input overflows.
     """
 
-    def __init__(self, device: InputDevice, block_ms: int = 30, queue_seconds: float = 10.0,
-                 duration_s: float | None = None) -> None:
+    realtime = True
+    """Audio arrives at the speed it is spoken (the worker may skip interim windows to keep up)."""
+
+    def __init__(self, device: InputDevice, block_ms: int = 30, queue_seconds: float = 10.0) -> None:
         self.device = device
         self.rate = self._usable_rate(device)
         self.block_frames = max(1, int(self.rate * block_ms / 1000))
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=max(4, int(queue_seconds * 1000 / block_ms)))
-        self.duration_s = duration_s
         self.dropped_frames = 0
         self.overflows = 0
         self.stop_requested = threading.Event()
@@ -126,8 +127,6 @@ class MicSource:
     def blocks(self) -> Iterator[np.ndarray]:
         sd = _sounddevice()
         resampler = Resampler(self.rate)
-        limit = None if self.duration_s is None else int(self.duration_s * self.rate)
-        received = 0
         try:
             stream = sd.InputStream(device=self.device.index, samplerate=self.rate, channels=1, dtype="float32",
                                     blocksize=self.block_frames, callback=self._callback,
@@ -135,20 +134,19 @@ class MicSource:
         except sd.PortAudioError as error:
             raise AudioError(f"cannot open input device {self.device.index} ({self.device.name}): {error}") from None
         with stream:
-            while limit is None or received < limit:
-                try:
-                    block = self._queue.get(timeout=0.1)
-                except queue.Empty:
-                    if self.stop_requested.is_set():
-                        break
-                    if not stream.active:
-                        self.error = self.error or f"input device {self.device.index} ({self.device.name}) was lost"
-                        break
-                    continue
-                if limit is not None:
-                    block = block[:limit - received]
-                received += len(block)
-                yield resampler.process(to_mono(block))
-            self.stop_requested.set()
+            try:
+                while True:
+                    try:
+                        block = self._queue.get(timeout=0.1)
+                    except queue.Empty:
+                        if self.stop_requested.is_set():
+                            break
+                        if not stream.active:
+                            self.error = self.error or f"input device {self.device.index} ({self.device.name}) was lost"
+                            break
+                        continue
+                    yield resampler.process(to_mono(block))
+            finally:  # also when the consumer stops early (--duration): closing is not a fault
+                self.stop_requested.set()
         if self.error:
             raise AudioError(self.error)

@@ -42,6 +42,10 @@ class Pipeline:
         self.final_labels: dict[str, int] = {}
         self.utterances = 0
         self.dropped_frames = 0
+        self.skip_interim = False
+        """Set by whoever drives the pipeline when it falls behind real time: interim windows
+        are then counted in ``skipped_windows`` instead of classified (final ones never are)."""
+        self.skipped_windows = 0
 
     @property
     def position(self) -> int:
@@ -75,7 +79,11 @@ class Pipeline:
                     events.extend(self._end(decision))
                     ended = True
             if not ended:
-                events.extend(self._classify(w) for w in self._windower.advance(self._next_frame))
+                for window in self._windower.advance(self._next_frame):
+                    if self.skip_interim:
+                        self.skipped_windows += 1
+                    else:
+                        events.append(self._classify(window))
         return events
 
     def finish(self) -> list[Event]:
@@ -89,7 +97,7 @@ class Pipeline:
 
     def summary(self) -> Summary:
         return Summary(self.utterances, seconds(self.position, SAMPLE_RATE),
-                       dict(self.final_labels), self.dropped_frames)
+                       dict(self.final_labels), self.dropped_frames, self.skipped_windows)
 
     def _start(self, decision: SpeechStart) -> UtteranceStart:
         self._windower.start(decision.audio_start)

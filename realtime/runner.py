@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ class LiveStatus:
     dropped_frames: int = 0
     input_overflows: int = 0
     """PortAudio's own overflow reports (live input only)."""
+    skipped_windows: int = 0
 
 
 class _Done:
@@ -38,10 +40,13 @@ class Worker:
 
     Whatever ends the run (end of input, a stop request, a device fault), the
     pipeline is finished so the open utterance and the summary are still
-    delivered, then ``DONE``.
+    delivered, then ``DONE``. With a real-time source, when processing lags the
+    audio by more than ``max_lag_s``, interim windows are skipped (and counted)
+    until it catches up; the audio itself is never dropped here.
     """
 
-    def __init__(self, blocks: Iterable[np.ndarray], pipeline: Pipeline, source: object) -> None:
+    def __init__(self, blocks: Iterable[np.ndarray], pipeline: Pipeline, source: object,
+                 max_lag_s: float = 0.5) -> None:
         self._blocks = blocks
         self._pipeline = pipeline
         self._source = source
@@ -49,6 +54,8 @@ class Worker:
         self.status = LiveStatus()
         self.error: str | None = None
         self.crash: BaseException | None = None
+        self._max_lag_s = max_lag_s
+        self._realtime = bool(getattr(source, "realtime", False))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ser-worker", daemon=True)
 
@@ -69,10 +76,15 @@ class Worker:
         return int(getattr(self._source, "dropped_frames", 0))
 
     def _run(self) -> None:
+        began = None
         try:
             for block in self._blocks:
                 if self._stop.is_set():
                     break
+                if self._realtime:
+                    began = time.monotonic() if began is None else began
+                    lag_s = time.monotonic() - began - self._pipeline.position / SAMPLE_RATE
+                    self._pipeline.skip_interim = lag_s > self._max_lag_s
                 if len(block):
                     self.status.level_db = float(10 * np.log10(np.mean(np.square(block)) + 1e-12))
                 for event in self._pipeline.push(block):
@@ -81,6 +93,7 @@ class Worker:
                 self.status.position_s = self._pipeline.position / SAMPLE_RATE
                 self.status.dropped_frames = self._dropped()
                 self.status.input_overflows = int(getattr(self._source, "overflows", 0))
+                self.status.skipped_windows = self._pipeline.skipped_windows
         except AudioError as error:
             self.error = str(error)
         except BaseException as error:  # reported by the main thread as an internal error

@@ -29,7 +29,7 @@ def test_replay_writes_the_event_contract(three_utterances: Recording, tmp_path:
     window = next(e for e in events if e["type"] == "window")
     assert set(window) == {"type", "utterance", "t_start", "t_end", "label", "confidence", "probs", "compute_ms"}
     assert events[-1] == {"type": "summary", "utterances": 3, "duration_s": events[-1]["duration_s"],
-                          "labels": events[-1]["labels"], "dropped_frames": 0}
+                          "labels": events[-1]["labels"], "dropped_frames": 0, "skipped_windows": 0}
     assert sum(events[-1]["labels"].values()) == 3
     # stdout: one readable line per utterance, then the summary
     lines = result.stdout.strip().splitlines()
