@@ -13,7 +13,6 @@ import numpy as np
 
 from emovox.benchmarks import replay as e2e
 from emovox.benchmarks import stages
-from emovox.benchmarks.stages import Case
 
 TARGETS = {
     "int8 faster than fp32 (int8/fp32 < 1)": lambda r: r["ratios"]["int8_over_fp32"] < 1.0,
@@ -54,17 +53,13 @@ def speech_windows(ravdess: Path, count: int) -> np.ndarray:
     import soundfile as sf
 
     from emovox.realtime.settings import VadSettings, WindowSettings
-    from emovox.realtime.vad import Segmenter, SpeechEnd, SpeechStart
+    from emovox.realtime.vad import speech_span
     from emovox.realtime.windowing import fit_to_window
 
     windows = []
     for path in sorted(ravdess.rglob("*.flac"))[::37][:count]:
         audio, _ = sf.read(str(path), dtype="float32")
-        segmenter, frame = Segmenter(VadSettings()), VadSettings().frame_samples
-        events = [e for i in range(0, len(audio) - frame + 1, frame) for e in segmenter.process(audio[i:i + frame])]
-        events += segmenter.flush()
-        start = next((e.audio_start for e in events if isinstance(e, SpeechStart)), 0)
-        end = next((e.end for e in reversed(events) if isinstance(e, SpeechEnd)), len(audio))
+        start, end = speech_span(audio, VadSettings())
         windows.append(fit_to_window(audio[start:end], WindowSettings().window_samples))
     return np.stack(windows)
 
@@ -153,7 +148,7 @@ def print_report(report: dict) -> None:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"# ser-bench results", "",
+    lines = ["# ser-bench results", "",
              f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, onnxruntime {m['onnxruntime']}. "
              f"Regenerate: `ser-bench --json benchmarks/results/bench.json --markdown benchmarks/results/bench.md "
              f"--plot benchmarks/results/latency_hist.png`.", "",

@@ -95,3 +95,21 @@ class Segmenter:
         self._ring.clear()
         self._previous_end = self._last_voiced_end
         return SpeechEnd(self._last_voiced_end, self._position)
+
+
+def segment_clip(audio: np.ndarray, settings: VadSettings) -> list[SegmentEvent]:
+    """Every start/end decision for a whole 16 kHz clip, the open utterance closed at its end."""
+    segmenter, frame = Segmenter(settings), settings.frame_samples
+    events = [e for i in range(0, len(audio) - frame + 1, frame) for e in segmenter.process(audio[i:i + frame])]
+    return events + segmenter.flush()
+
+
+def speech_span(audio: np.ndarray, settings: VadSettings) -> tuple[int, int]:
+    """From the first utterance's audio start (pre-roll included) to the last one's end;
+    the whole clip if no speech is found. How offline tools crop a one-sentence file."""
+    events = segment_clip(audio, settings)
+    starts = [e.audio_start for e in events if isinstance(e, SpeechStart)]
+    ends = [e.end for e in events if isinstance(e, SpeechEnd)]
+    if not starts or ends[-1] <= starts[0]:
+        return 0, len(audio)
+    return starts[0], ends[-1]

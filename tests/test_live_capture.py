@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from emovox.realtime.settings import VadSettings
-from emovox.realtime.vad import Segmenter, SpeechStart
+from emovox.realtime.vad import SpeechStart, segment_clip
 from tests.conftest import THREE, ravdess, read_events, require_tool, run_ser_live
 
 def _pactl(*args: str) -> str:
@@ -56,12 +56,9 @@ def _recording_streams() -> int:
 def _onset_in_file(path: Path) -> float:
     """Where the offline segmenter finds speech in the file: the reference for live onsets."""
     audio, rate = sf.read(str(path), dtype="float32")
-    segmenter, frame = Segmenter(VadSettings()), VadSettings().frame_samples
-    for offset in range(0, len(audio) - frame + 1, frame):
-        for event in segmenter.process(audio[offset:offset + frame]):
-            if isinstance(event, SpeechStart):
-                return event.onset / rate
-    raise AssertionError(f"no speech in {path}")
+    onsets = [e.onset for e in segment_clip(audio, VadSettings()) if isinstance(e, SpeechStart)]
+    assert onsets, f"no speech in {path}"
+    return onsets[0] / rate
 
 
 def test_real_capture_through_pulseaudio(virtual_mic: str, tmp_path: Path) -> None:

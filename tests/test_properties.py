@@ -12,7 +12,7 @@ from emovox.realtime.model import Classifier, load_model_info
 from emovox.realtime.pipeline import Pipeline
 from emovox.realtime.ringbuffer import RingBuffer
 from emovox.realtime.settings import PipelineSettings, VadSettings
-from emovox.realtime.vad import Segmenter, SpeechEnd, SpeechStart
+from emovox.realtime.vad import SpeechEnd, SpeechStart, segment_clip
 from tests.conftest import THREE, ravdess
 
 
@@ -78,9 +78,7 @@ def test_utterances_are_ordered_and_never_overlap(mode: int, ring_frames: int, t
     audio = speech().copy()
     for start in rng.integers(0, len(audio) - 4000, size=5):
         audio[start:start + 2000] += rng.standard_normal(2000).astype(np.float32) * 0.05
-    segmenter, frame = Segmenter(vad), vad.frame_samples
-    events = [e for i in range(0, len(audio) - frame + 1, frame) for e in segmenter.process(audio[i:i + frame])]
-    events += segmenter.flush()
+    events = segment_clip(audio, vad)
     previous_end, open_start = 0, None
     for event in events:
         if isinstance(event, SpeechStart):

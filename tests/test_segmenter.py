@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from emovox.realtime.settings import VadSettings
-from emovox.realtime.vad import Segmenter, SpeechEnd, SpeechStart
+from emovox.realtime.vad import Segmenter, SpeechEnd, SpeechStart, segment_clip, speech_span
 from tests.conftest import ravdess
 
 # Reference speech spans, determined once from the energy envelope (25 ms frames,
@@ -17,13 +17,8 @@ GOLDEN = {
 }
 
 
-def segment(audio: np.ndarray, settings: VadSettings = VadSettings()) -> list:
-    segmenter = Segmenter(settings)
-    frame = settings.frame_samples
-    events = []
-    for offset in range(0, len(audio) - frame + 1, frame):
-        events += segmenter.process(audio[offset:offset + frame])
-    return events + segmenter.flush()
+def segment(audio: np.ndarray) -> list:
+    return segment_clip(audio, VadSettings())
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -63,3 +58,10 @@ def test_stream_ending_mid_speech_closes_the_utterance() -> None:
 def test_rejects_a_wrong_frame_size() -> None:
     with pytest.raises(ValueError):
         Segmenter(VadSettings()).process(np.zeros(100, dtype=np.float32))
+
+
+def test_speech_span_crops_a_sentence_with_its_preroll() -> None:
+    audio, rate = sf.read(str(ravdess("03-01-04-01-02-01-02")), dtype="float32")
+    start, end = speech_span(audio, VadSettings())
+    assert start / rate == pytest.approx(1.00 - 0.2, abs=0.1) and end / rate == pytest.approx(2.79, abs=0.1)
+    assert speech_span(np.zeros(16000, np.float32), VadSettings()) == (0, 16000)

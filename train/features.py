@@ -15,34 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emovox.realtime.settings import SAMPLE_RATE, VadSettings, WindowSettings
-from emovox.realtime.vad import Segmenter, SpeechEnd, SpeechStart
+from emovox.realtime.settings import VadSettings, WindowSettings
+from emovox.realtime.vad import speech_span
 from emovox.realtime.windowing import covering_windows, fit_to_window
 from emovox.train.corpora import Utterance, read_audio
 from emovox.train.model import FrontendSpec, LogMel
 
 CACHE_VERSION = 1
 DEFAULT_CACHE = Path(".cache/features")
-
-
-def speech_span(audio: np.ndarray, vad: VadSettings) -> tuple[int, int]:
-    """From the first utterance's audio start (pre-roll included) to the last one's end,
-    as the runtime's segmenter finds them; the whole clip if it finds no speech."""
-    segmenter = Segmenter(vad)
-    frame = vad.frame_samples
-    starts, ends = [], []
-    decisions = []
-    for offset in range(0, len(audio) - frame + 1, frame):
-        decisions.extend(segmenter.process(audio[offset:offset + frame]))
-    decisions.extend(segmenter.flush())
-    for decision in decisions:
-        if isinstance(decision, SpeechStart):
-            starts.append(decision.audio_start)
-        elif isinstance(decision, SpeechEnd):
-            ends.append(decision.end)
-    if not starts or not ends or ends[-1] <= starts[0]:
-        return 0, len(audio)
-    return starts[0], ends[-1]
 
 
 def utterance_windows(audio: np.ndarray, vad: VadSettings, window: WindowSettings) -> np.ndarray:

@@ -93,16 +93,6 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     return model.eval()
 
 
-def predict_windows(model: nn.Module, logmel: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Softmax probabilities per window."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(logmel), batch_size):
-            out.append(torch.softmax(model(torch.from_numpy(logmel[i:i + batch_size]).float()), -1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
-
-
 def per_utterance(window_probs: np.ndarray, owner: np.ndarray, n_utterances: int) -> np.ndarray:
     """Mean window probabilities per utterance: what the runtime's Aggregator reports."""
     sums = np.zeros((n_utterances, window_probs.shape[1]), dtype=np.float64)

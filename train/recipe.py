@@ -18,7 +18,7 @@ from emovox.train import folds as emobox
 from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.export import ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.features import DEFAULT_CACHE, cached_logmels, utterance_windows
-from emovox.train.fit import TrainSettings, per_utterance, predict_windows, train_backbone
+from emovox.train.fit import TrainSettings, per_utterance, train_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec
 
