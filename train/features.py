@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict
+from functools import lru_cache
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -33,11 +34,17 @@ def utterance_windows(audio: np.ndarray, vad: VadSettings, window: WindowSetting
                      for s, e in covering_windows(len(speech), window)])
 
 
+@lru_cache(maxsize=4)
+def _logmel(spec: FrontendSpec) -> LogMel:
+    """One front end per worker process, not one per file (it builds a mel filterbank)."""
+    return LogMel(spec)
+
+
 def _logmel_of_file(job: tuple[str, FrontendSpec, VadSettings, WindowSettings]) -> np.ndarray:
     path, spec, vad, window = job
     windows = utterance_windows(read_audio(Path(path)), vad, window)
     with torch.no_grad():
-        return LogMel(spec)(torch.from_numpy(windows)).numpy().astype(np.float16)
+        return _logmel(spec)(torch.from_numpy(windows)).numpy().astype(np.float16)
 
 
 def _cache_key(items: list[Utterance], spec: FrontendSpec, vad: VadSettings, window: WindowSettings) -> str:

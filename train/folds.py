@@ -17,10 +17,10 @@ def test_speakers(fold: int) -> set[str]:
     return {f"ravdess:{actor:02d}" for actor in EMOBOX_TEST_ACTORS[fold]}
 
 
-def split(items: list[Utterance], fold: int) -> tuple[list[Utterance], list[Utterance]]:
-    """(train, test): the fold's 4 RAVDESS actors are the test set; everything else,
-    the other corpora included (different speakers), may train."""
+def split(items: list[Utterance], fold: int) -> tuple[list[int], list[int]]:
+    """(train, test) indices into ``items``: the fold's 4 RAVDESS actors are the test set;
+    everything else, the other corpora included (different speakers), may train."""
     held_out = test_speakers(fold)
-    train = [u for u in items if u.speaker not in held_out]
-    test = [u for u in items if u.speaker in held_out]
+    train = [i for i, u in enumerate(items) if u.speaker not in held_out]
+    test = [i for i, u in enumerate(items) if u.speaker in held_out]
     return train, test

@@ -145,9 +145,7 @@ def _calibration_items(items: list[Utterance], count: int, seed: int) -> list[Ut
 
 def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, work_dir: Path, log: Log) -> dict:
     """Train without the fold's 4 test actors, then score them: PyTorch and the int8 file."""
-    held_out = emobox.test_speakers(fold)
-    train_idx = [i for i, u in enumerate(corpus.items) if u.speaker not in held_out]
-    test_idx = [i for i, u in enumerate(corpus.items) if u.speaker in held_out]
+    train_idx, test_idx = emobox.split(corpus.items, fold)
     if not test_idx:
         raise ValueError(f"fold {fold}: none of its test actors are in the data")
     began = time.monotonic()
