@@ -20,6 +20,7 @@ def shipped_pytorch_model() -> EmotionModel:
     meta = json.loads(metadata_path(default_model_path()).read_text())
     model = EmotionModel(FrontendSpec(**meta["frontend"]), len(meta["labels"]))
     model.backbone.load_state_dict(torch.load(REPO / "models" / "emotion_cnn_lstm.pt"))
+    model.temperature.fill_(meta.get("temperature", 1.0))  # calibrated inside the exported graph
     return model.eval()
 
 

@@ -1,6 +1,7 @@
 """A tiny training run end to end: features, one epoch, export, and the runtime runs the file."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,17 @@ from tests.conftest import DATA, Recording, read_events, run_ser_live  # noqa: E
 def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> None:
     out, results, cache = tmp_path / "model", tmp_path / "results", tmp_path / "cache"
     status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
-                        "--epochs", "1", "--out", str(out), "--results", str(results), "--cache", str(cache)])
+                        "--folds", "1,2", "--epochs", "1", "--out", str(out), "--results", str(results),
+                        "--cache", str(cache)])
     assert status == 0
     model = out / "emotion_cnn_lstm.int8.onnx"
     assert model.stat().st_size < 1_000_000
-    assert (results / "shipped_model.json").exists() and (results / "shipped_model.md").exists()
+    cv = json.loads((results / "ravdess_cv.json").read_text())
+    assert [f["fold"] for f in cv["folds"]] == [1, 2]
+    assert all(f["test_files"] == 8 and f["validation_files"] == 8 for f in cv["folds"])
+    assert (results / "ravdess_cv.md").exists() and (results / "ravdess_cv_confusion.png").stat().st_size > 0
+    metadata = json.loads((out / "emotion_cnn_lstm.int8.json").read_text())
+    assert metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"
     events_file = tmp_path / "events.jsonl"
     result = run_ser_live("--file", str(three_utterances.path), "--fast", "--no-dashboard",

@@ -1,4 +1,8 @@
-"""ser-train: reproduce the shipped model from the corpora."""
+"""ser-train: the speaker-independent evaluation and the shipped model, from the corpora.
+
+    ser-train cv     6 EmoBox folds on RAVDESS -> benchmarks/results/ravdess_cv.{json,md,_confusion.png}
+    ser-train ship   the same folds, then the model trained on all data -> models/
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,26 +13,34 @@ from pathlib import Path
 from emovox.train.corpora import LOADERS, load_corpora
 from emovox.train.features import DEFAULT_CACHE
 from emovox.train.fit import TrainSettings
-from emovox.train.recipe import Recipe, ship
+from emovox.train.folds import EMOBOX_TEST_ACTORS
 
 REPO_MODELS = Path("models")  # run from the repository root
+ALL_FOLDS = ",".join(str(f) for f in EMOBOX_TEST_ACTORS)
+
+
+def _common_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--data", type=Path, default=Path("../shared/data"), help="corpora root (default %(default)s)")
+    command.add_argument("--corpora", default=",".join(LOADERS),
+                         help="comma-separated corpora to use (default: all of %(default)s)")
+    command.add_argument("--folds", default=ALL_FOLDS, help="EmoBox folds to evaluate (default %(default)s)")
+    command.add_argument("--epochs", type=int, default=TrainSettings.epochs)
+    command.add_argument("--seed", type=int, default=TrainSettings.seed)
+    command.add_argument("--limit-per-speaker", type=int, default=0,
+                         help="use at most N files per speaker (smoke runs; 0 = all)")
+    command.add_argument("--results", type=Path, default=Path("benchmarks/results"), help="default: %(default)s")
+    command.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                         help="features and checkpoints (default %(default)s); identical runs reuse them")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ser-train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ser-train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("ship", help="evaluate folds, train on all data, export int8 + metadata")
-    run.add_argument("--data", type=Path, default=Path("../shared/data"), help="corpora root (default %(default)s)")
-    run.add_argument("--corpora", default=",".join(LOADERS),
-                     help="comma-separated corpora to use (default: all of %(default)s)")
-    run.add_argument("--folds", default="1", help="EmoBox folds to evaluate, e.g. 1 or 1,2,3,4,5,6 (default 1)")
-    run.add_argument("--epochs", type=int, default=TrainSettings.epochs)
-    run.add_argument("--seed", type=int, default=TrainSettings.seed)
-    run.add_argument("--limit-per-speaker", type=int, default=0,
-                     help="use at most N files per speaker (smoke runs; 0 = all)")
-    run.add_argument("--out", type=Path, default=REPO_MODELS, help="where the model goes (default: %(default)s)")
-    run.add_argument("--results", type=Path, default=Path("benchmarks/results"), help="default: %(default)s")
-    run.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    _common_arguments(commands.add_parser("cv", help="speaker-independent cross-validation on RAVDESS"))
+    ship = commands.add_parser("ship", help="cross-validate, train on all data, export int8 + metadata")
+    _common_arguments(ship)
+    ship.add_argument("--out", type=Path, default=REPO_MODELS, help="where the model goes (default: %(default)s)")
     return parser
 
 
@@ -51,12 +63,22 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise ValueError(f"unknown corpus {unknown[0]!r}; known: {', '.join(LOADERS)}")
         folds = [int(f) for f in args.folds.split(",") if f.strip()]
+        if any(f not in EMOBOX_TEST_ACTORS for f in folds):
+            raise ValueError(f"folds are 1-{len(EMOBOX_TEST_ACTORS)}, got {args.folds!r}")
         items = _limit(load_corpora(args.data, names), args.limit_per_speaker)
     except (ValueError, FileNotFoundError) as error:
         print(f"ser-train: error: {error}", file=sys.stderr)
         return 2
+    # torch is imported only now, so that usage errors stay fast
+    from emovox.train.crossval import cross_validate, write_cv_results
+    from emovox.train.recipe import Recipe, load_corpus, ship
+
     recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed))
-    ship(items, recipe, folds, args.out, args.cache, args.results)
+    corpus = load_corpus(items, recipe, args.cache, print)
+    evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
+    write_cv_results(args.results, evaluation)
+    if args.command == "ship":
+        ship(corpus, recipe, evaluation, args.out, args.cache, print)
     return 0
 
 

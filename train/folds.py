@@ -24,3 +24,18 @@ def split(items: list[Utterance], fold: int) -> tuple[list[int], list[int]]:
     train = [i for i, u in enumerate(items) if u.speaker not in held_out]
     test = [i for i, u in enumerate(items) if u.speaker in held_out]
     return train, test
+
+
+def validation_fold(fold: int) -> int:
+    """The fold whose test actors serve as fold ``fold``'s validation actors (the next one, cyclically)."""
+    return fold % len(EMOBOX_TEST_ACTORS) + 1
+
+
+def split_with_validation(items: list[Utterance], fold: int) -> tuple[list[int], list[int], list[int]]:
+    """(train, validation, test) indices: 4 RAVDESS test actors, 4 other RAVDESS actors held out of
+    training to fit the temperature (and to choose settings), everything else trains."""
+    held_out, validation = test_speakers(fold), test_speakers(validation_fold(fold))
+    train = [i for i, u in enumerate(items) if u.speaker not in held_out and u.speaker not in validation]
+    val = [i for i, u in enumerate(items) if u.speaker in validation]
+    test = [i for i, u in enumerate(items) if u.speaker in held_out]
+    return train, val, test

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,10 +82,11 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
     return model
 
 
-def full_model(backbone: CNNLSTM, recipe: Recipe) -> EmotionModel:
-    """The backbone behind the fixed front end: the graph that is exported."""
+def full_model(backbone: CNNLSTM, recipe: Recipe, temperature: float = 1.0) -> EmotionModel:
+    """The backbone behind the fixed front end, softmax at ``temperature``: the graph that is exported."""
     model = EmotionModel(recipe.frontend, len(LABELS))
     model.backbone.load_state_dict(backbone.state_dict())
+    model.temperature.fill_(temperature)
     return model.eval()
 
 
@@ -138,32 +138,9 @@ def export_model(model: EmotionModel, out_dir: Path, stem: str, calibration_item
     return fp32, int8
 
 
-def _calibration_items(items: list[Utterance], count: int, seed: int) -> list[Utterance]:
+def calibration_items(items: list[Utterance], count: int, seed: int) -> list[Utterance]:
     rng = np.random.default_rng(seed)
     return [items[i] for i in sorted(rng.choice(len(items), size=min(count, len(items)), replace=False))]
-
-
-def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, work_dir: Path, log: Log) -> dict:
-    """Train without the fold's 4 test actors, then score them: PyTorch and the int8 file."""
-    train_idx, test_idx = emobox.split(corpus.items, fold)
-    if not test_idx:
-        raise ValueError(f"fold {fold}: none of its test actors are in the data")
-    began = time.monotonic()
-    backbone = train_on(corpus, train_idx, recipe, cache_dir, log)
-    test_items = [corpus.items[i] for i in test_idx]
-    model = full_model(backbone, recipe)
-    _, int8 = export_model(model, work_dir / f"fold{fold}", "model",
-                           _calibration_items([corpus.items[i] for i in train_idx],
-                                              recipe.calibration_files, recipe.train.seed), recipe)
-    check = parity(model, int8, test_items, recipe)
-    result = {"fold": fold, "test_actors": list(emobox.EMOBOX_TEST_ACTORS[fold]),
-              "train_files": len(train_idx), "test_files": len(test_idx),
-              **{k: check["pytorch"][k] for k in ("ua", "wa", "macro_f1", "per_class_recall", "confusion")},
-              "int8": {k: check["int8"][k] for k in ("ua", "wa", "macro_f1")},
-              "parity_same_top1": check["same_top1"], "minutes": round((time.monotonic() - began) / 60, 1)}
-    log(f"fold {fold}: UA {result['ua']:.3f} WA {result['wa']:.3f} (int8 UA {result['int8']['ua']:.3f}, "
-        f"parity {result['parity_same_top1']:.3f})")
-    return result
 
 
 def training_commit() -> str:
@@ -185,73 +162,47 @@ def describe_data(items: list[Utterance]) -> dict:
     return {name: {"files": e["files"], "speakers": len(e["speakers"])} for name, e in corpora.items()}
 
 
-def ship(items: list[Utterance], recipe: Recipe, folds: list[int], out_dir: Path, cache_dir: Path = DEFAULT_CACHE,
-         results_dir: Path | None = None, log: Log = print) -> dict:
-    """Evaluate the folds, train on everything, export and check the shipped int8 model."""
+def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_dir: Path = DEFAULT_CACHE,
+         log: Log = print) -> dict:
+    """Train on every file, export at the cross-validated temperature, check parity, write metadata.
+
+    ``evaluation`` is the cross-validation result (``crossval.cross_validate``): its numbers
+    go into the metadata, and its mean validation-fitted temperature calibrates the file.
+    """
     commit = training_commit()  # before this run writes its outputs into the work tree
-    corpus = load_corpus(items, recipe, cache_dir, log)
-    work_dir = Path(cache_dir) / "exports"
-    fold_results = [evaluate_fold(corpus, fold, recipe, cache_dir, work_dir, log) for fold in folds]
+    items = corpus.items
     log("training the shipped model on all data")
     backbone = train_on(corpus, list(range(len(items))), recipe, cache_dir, log)
-    model = full_model(backbone, recipe)
+    temperature = float(evaluation.get("temperature_mean", 1.0))
+    model = full_model(backbone, recipe, temperature)
     stem = DEFAULT_MODEL.removesuffix(".int8.onnx")
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(backbone.state_dict(), out_dir / f"{stem}.pt")  # the PyTorch reference for parity checks
-    fp32, int8 = export_model(model, out_dir, stem, _calibration_items(items, recipe.calibration_files,
-                                                                       recipe.train.seed), recipe)
-    parity_items = [u for u in items if u.speaker in emobox.test_speakers(folds[0] if folds else 1)] or items[:50]
+    fp32, int8 = export_model(model, out_dir, stem, calibration_items(items, recipe.calibration_files,
+                                                                      recipe.train.seed), recipe)
+    parity_items = [u for u in items if u.speaker in emobox.test_speakers(1)] or items[:50]
     shipped_parity = parity(model, int8, parity_items, recipe)
-    summary = _summarise(fold_results)
     metadata = {
         "name": stem, "labels": list(LABELS), "sample_rate": SAMPLE_RATE,
         "window_samples": recipe.window.window_samples, "window_s": recipe.window.window_s,
         "input": "audio: float32[batch, window_samples], raw 16 kHz mono waveform",
-        "output": "probs: float32[batch, labels], softmax (log-mel front end inside the graph)",
+        "output": "probs: float32[batch, labels], softmax(logits / temperature) (log-mel front end inside "
+                  "the graph)",
+        "temperature": temperature,
+        "temperature_source": "mean over the cross-validation folds of the temperature fitted on each "
+                              "fold's validation actors (utterance-level NLL)",
         "ort_disabled_optimizers": ORT_DISABLED_OPTIMIZERS,
         "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad), "train": asdict(recipe.train),
         "quantization": "static QDQ int8 Conv except the first (per-channel weights, MinMax-calibrated on "
                         f"{recipe.calibration_files} training files), dynamic int8 LSTM/MatMul/Gemm, "
                         "float log-mel front end",
         "training_data": describe_data(items),
-        "evaluation": {"protocol": "EmoBox RAVDESS speaker-independent folds; training used all other "
-                                   "speakers of all corpora; per-file label = mean of window probabilities",
-                       **summary, "folds": fold_results},
+        "evaluation": evaluation,
         "shipped_parity": {k: shipped_parity[k] for k in ("files", "same_top1", "max_abs_prob_diff")},
         "sizes_bytes": {"int8": int8.stat().st_size, "fp32": fp32.stat().st_size},
         "training_commit": commit,
     }
     metadata_path(int8).write_text(json.dumps(metadata, indent=1) + "\n")
     metadata_path(fp32).write_text(json.dumps(metadata, indent=1) + "\n")
-    if results_dir is not None:
-        write_results(results_dir, metadata)
     log(f"wrote {int8} ({int8.stat().st_size} bytes) and {metadata_path(int8)}")
     return metadata
-
-
-def _summarise(fold_results: list[dict]) -> dict:
-    if not fold_results:
-        return {}
-    out = {}
-    for key in ("ua", "wa", "macro_f1"):
-        values = np.array([r[key] for r in fold_results])
-        out[f"{key}_mean"], out[f"{key}_std"] = round(float(values.mean()), 4), round(float(values.std()), 4)
-    out["int8_ua_mean"] = round(float(np.mean([r["int8"]["ua"] for r in fold_results])), 4)
-    return out
-
-
-def write_results(results_dir: Path, metadata: dict) -> None:
-    """JSON plus a short markdown table anyone can regenerate with ``ser-train ship``."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    evaluation = metadata["evaluation"]
-    (results_dir / "shipped_model.json").write_text(json.dumps(evaluation, indent=1) + "\n")
-    lines = ["| fold | test actors | UA | WA | macro-F1 | int8 UA | int8/PyTorch same top-1 |",
-             "|---|---|---|---|---|---|---|"]
-    for r in evaluation.get("folds", []):
-        actors = ", ".join(f"{a:02d}" for a in r["test_actors"])
-        lines.append(f"| {r['fold']} | {actors} | {r['ua']:.3f} | {r['wa']:.3f} | {r['macro_f1']:.3f} | "
-                     f"{r['int8']['ua']:.3f} | {r['parity_same_top1']:.3f} |")
-    lines.append("")
-    lines.append(f"int8 file: {metadata['sizes_bytes']['int8']} bytes; training commit "
-                 f"{metadata['training_commit']}. Regenerate: `ser-train ship` (see README).")
-    (results_dir / "shipped_model.md").write_text("\n".join(lines) + "\n")

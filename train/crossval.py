@@ -1,0 +1,180 @@
+"""The 6-fold speaker-independent RAVDESS protocol (EmoBox folds) for the CNN-LSTM recipe.
+
+Per fold: train without the 4 test actors and without 4 validation actors, fit
+the temperature on the validation actors, then score the test actors with the
+PyTorch model and with the exported int8 file the runtime would load.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emovox.train import folds as emobox
+from emovox.train.calibration import expected_calibration_error, fit_temperature, utterance_probs
+from emovox.train.corpora import LABELS, Utterance
+from emovox.train.fit import per_utterance
+from emovox.train.metrics import evaluate
+from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, export_model, full_model, onnx_probs,
+                                 raw_windows, train_on)
+
+METRIC_KEYS = ("ua", "wa", "macro_f1", "per_class_recall", "confusion")
+
+
+def backbone_logits(backbone: torch.nn.Module, logmel: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([backbone(torch.from_numpy(logmel[i:i + 256]).float()).numpy()
+                               for i in range(0, len(logmel), 256)])
+
+
+def group_ua(items: list[Utterance], truth: np.ndarray, pred: np.ndarray, attribute: str) -> dict[str, float]:
+    """UA within each value of an utterance attribute (gender, intensity)."""
+    values = np.array([getattr(u, attribute) or "unknown" for u in items])
+    return {value: round(evaluate(truth[values == value], pred[values == value], LABELS)["ua"], 4)
+            for value in sorted(set(values))}
+
+
+def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, work_dir: Path, log: Log) -> dict:
+    """Train on the fold's training speakers, calibrate on its validation actors, score its test actors."""
+    train_idx, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
+    if not test_idx or not val_idx:
+        raise ValueError(f"fold {fold}: its test or validation actors are not in the data")
+    began = time.monotonic()
+    backbone = train_on(corpus, train_idx, recipe, cache_dir, log)
+
+    val_logmel, _, val_owner = corpus.windows_of(val_idx)
+    val_truth = np.array([corpus.items[i].label_index for i in val_idx])
+    val_logits = backbone_logits(backbone, val_logmel)
+    temperature = fit_temperature(val_logits, val_owner, val_truth)
+    val_ua = evaluate(val_truth, utterance_probs(val_logits, val_owner, len(val_idx)).argmax(1), LABELS)["ua"]
+
+    test_items = [corpus.items[i] for i in test_idx]
+    truth = np.array([u.label_index for u in test_items])
+    model = full_model(backbone, recipe, temperature)
+    windows, owner = raw_windows(test_items, recipe)
+    with torch.no_grad():
+        logits = backbone_logits(model.backbone, model.frontend(torch.from_numpy(windows)).numpy())
+    raw = utterance_probs(logits, owner, len(test_items))
+    calibrated = utterance_probs(logits, owner, len(test_items), temperature)
+    pred = calibrated.argmax(1)
+
+    _, int8 = export_model(model, work_dir / f"fold{fold}", "model",
+                           calibration_items([corpus.items[i] for i in train_idx], recipe.calibration_files,
+                                             recipe.train.seed), recipe)
+    quantized = per_utterance(onnx_probs(int8, windows), owner, len(test_items))
+    scores = evaluate(truth, pred, LABELS)
+    result = {
+        "fold": fold, "test_actors": list(emobox.EMOBOX_TEST_ACTORS[fold]),
+        "validation_actors": list(emobox.EMOBOX_TEST_ACTORS[emobox.validation_fold(fold)]),
+        "train_files": len(train_idx), "validation_files": len(val_idx), "test_files": len(test_idx),
+        **{k: scores[k] for k in METRIC_KEYS},
+        "ua_by_gender": group_ua(test_items, truth, pred, "gender"),
+        "ua_by_intensity": group_ua(test_items, truth, pred, "intensity"),
+        "validation_ua": round(val_ua, 4),
+        "temperature": round(temperature, 4),
+        "ece_before": round(expected_calibration_error(raw, truth), 4),
+        "ece_after": round(expected_calibration_error(calibrated, truth), 4),
+        "int8": {k: round(v, 4) for k, v in evaluate(truth, quantized.argmax(1), LABELS).items()
+                 if k in ("ua", "wa", "macro_f1")},
+        "int8_ece": round(expected_calibration_error(quantized, truth), 4),
+        "parity_same_top1": round(float((quantized.argmax(1) == pred).mean()), 4),
+        "minutes": round((time.monotonic() - began) / 60, 1),
+    }
+    log(f"fold {fold}: UA {result['ua']:.3f} WA {result['wa']:.3f} (int8 UA {result['int8']['ua']:.3f}, "
+        f"parity {result['parity_same_top1']:.3f}), T {temperature:.2f}, "
+        f"ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f}")
+    return result
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return round(float(np.mean(values)), 4), round(float(np.std(values)), 4)
+
+
+def summarise(fold_results: list[dict]) -> dict:
+    """Mean and (population) std over the folds, never the best fold."""
+    if not fold_results:
+        return {}
+    out: dict = {"n_folds": len(fold_results)}
+    for key in ("ua", "wa", "macro_f1", "ece_before", "ece_after", "temperature", "validation_ua"):
+        out[f"{key}_mean"], out[f"{key}_std"] = _mean_std([r[key] for r in fold_results])
+    for key in ("ua", "wa", "macro_f1"):
+        out[f"int8_{key}_mean"], out[f"int8_{key}_std"] = _mean_std([r["int8"][key] for r in fold_results])
+    out["int8_ece_mean"], _ = _mean_std([r["int8_ece"] for r in fold_results])
+    out["parity_same_top1_mean"], _ = _mean_std([r["parity_same_top1"] for r in fold_results])
+    for group in ("ua_by_gender", "ua_by_intensity"):
+        keys = sorted({k for r in fold_results for k in r[group]})
+        out[group] = {k: _mean_std([r[group][k] for r in fold_results if k in r[group]])[0] for k in keys}
+    pooled = np.sum([np.array(r["confusion"]) for r in fold_results], axis=0)
+    out["pooled_confusion"] = pooled.tolist()
+    out["pooled_per_class_recall"] = {label: round(float(pooled[i, i] / max(pooled[i].sum(), 1)), 4)
+                                      for i, label in enumerate(LABELS)}
+    return out
+
+
+PROTOCOL = ("EmoBox RAVDESS speaker-independent folds, 8 classes. Per fold: 4 test actors; the next fold's 4 "
+            "actors are validation (temperature fit, settings choice), never trained on; training uses every "
+            "other speaker of every corpus. Per-file label = mean of the tempered window probabilities, as "
+            "the runtime reports. Mean and population std over the folds.")
+
+
+def cross_validate(corpus: Corpus, folds: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> dict:
+    results = [evaluate_fold(corpus, fold, recipe, cache_dir, Path(cache_dir) / "exports", log) for fold in folds]
+    return {"protocol": PROTOCOL, **summarise(results), "folds": results}
+
+
+def write_cv_results(results_dir: Path, cv: dict, stem: str = "ravdess_cv") -> None:
+    """``ravdess_cv.json``, ``.md`` and the pooled confusion-matrix PNG."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{stem}.json").write_text(json.dumps(cv, indent=1) + "\n")
+    (results_dir / f"{stem}.md").write_text(cv_markdown(cv))
+    if cv.get("folds"):
+        plot_confusion(np.array(cv["pooled_confusion"]), results_dir / f"{stem}_confusion.png",
+                       f"CNN-LSTM, {cv['n_folds']} speaker-independent folds, pooled (UA {cv['ua_mean']:.3f})")
+
+
+def cv_markdown(cv: dict) -> str:
+    lines = ["| fold | test actors | UA | WA | macro-F1 | int8 UA | same top-1 | T | ECE before → after |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in cv.get("folds", []):
+        actors = ", ".join(f"{a:02d}" for a in r["test_actors"])
+        lines.append(f"| {r['fold']} | {actors} | {r['ua']:.3f} | {r['wa']:.3f} | {r['macro_f1']:.3f} | "
+                     f"{r['int8']['ua']:.3f} | {r['parity_same_top1']:.3f} | {r['temperature']:.2f} | "
+                     f"{r['ece_before']:.3f} → {r['ece_after']:.3f} |")
+    if cv.get("folds"):
+        lines.append(f"| **mean ± std** | | **{cv['ua_mean']:.3f} ± {cv['ua_std']:.3f}** | "
+                     f"{cv['wa_mean']:.3f} ± {cv['wa_std']:.3f} | "
+                     f"{cv['macro_f1_mean']:.3f} ± {cv['macro_f1_std']:.3f} | "
+                     f"{cv['int8_ua_mean']:.3f} ± {cv['int8_ua_std']:.3f} | {cv['parity_same_top1_mean']:.3f} | "
+                     f"{cv['temperature_mean']:.2f} | {cv['ece_before_mean']:.3f} → {cv['ece_after_mean']:.3f} |")
+        lines += ["", "UA by gender: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["ua_by_gender"].items()),
+                  "UA by intensity: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["ua_by_intensity"].items()),
+                  "Pooled recall: " + ", ".join(f"{k} {v:.2f}" for k, v in cv["pooled_per_class_recall"].items())]
+    lines += ["", cv["protocol"], "", "Regenerate: `ser-train cv` (see README)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_confusion(matrix: np.ndarray, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    figure, axes = plt.subplots(figsize=(6.4, 5.6))
+    axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(LABELS)):
+        for j in range(len(LABELS)):
+            axes.text(j, i, f"{rows[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                      color="white" if rows[i, j] > 0.5 else "black")
+    axes.set_xticks(range(len(LABELS)), LABELS, rotation=45, ha="right")
+    axes.set_yticks(range(len(LABELS)), LABELS)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
