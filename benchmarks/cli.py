@@ -101,7 +101,8 @@ def run_benchmarks(data: Path, quick: bool, work: Path, log=print) -> dict:
             histograms[case.system] = ms
             report[f"{case.system.replace('-', '_')}_ms_p50"] = stats["p50"]
     log("end-to-end replay...")
-    recording, files = e2e.build_recording(ravdess, 1.0 if quick else 10.5, work / f"replay_{'1' if quick else '10'}min.wav")
+    minutes = 1.0 if quick else 10.5
+    recording, files = e2e.build_recording(ravdess, minutes, work / f"replay_{'1' if quick else '10'}min.wav")
     replay = e2e.replay(recording, work)
     replay["files"] = files
     report["replay"] = replay

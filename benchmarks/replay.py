@@ -54,7 +54,7 @@ sys.exit(status)
 """
 
 
-def _peak_rss_run(rss_file: Path, *args: str) -> subprocess.Popen:
+def peak_rss_run(rss_file: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", _MEASURED, str(rss_file), *args], stdout=subprocess.DEVNULL)
 
 
@@ -63,7 +63,7 @@ def replay(recording: Path, work: Path) -> dict:
     events_file = work / "replay.jsonl"
     began = time.perf_counter()
     rss_file = work / "replay.rss_kb"
-    process = _peak_rss_run(rss_file, "--file", str(recording), "--fast", "--no-dashboard", "--json", str(events_file))
+    process = peak_rss_run(rss_file, "--file", str(recording), "--fast", "--no-dashboard", "--json", str(events_file))
     status = process.wait()
     wall = time.perf_counter() - began
     if status != 0:

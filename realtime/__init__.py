@@ -10,7 +10,15 @@
     for event in pipeline.finish():
         print(event.to_dict())
 """
-from emovox.realtime.audio import AudioError, FileSource
+import os
+
+# ONNX Runtime 1.29+ ships opt-out telemetry on Linux and macOS too: a persistent device id and a
+# database under ~/.cache/Microsoft, a session file in $TMPDIR, and uploads to Microsoft. A tool that
+# listens to people's voices writes and sends nothing it was not asked to, so it opts out before
+# onnxruntime is first imported (anyone who wants the telemetry can set ORT_DISABLE_TELEMETRY=0).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from emovox.realtime.audio import AudioError, FileSource  # noqa: E402
 from emovox.realtime.events import Event, Summary, UtteranceEnd, UtteranceStart, WindowResult
 from emovox.realtime.model import Classifier, ModelError, ModelInfo, load_model_info
 from emovox.realtime.pipeline import Pipeline

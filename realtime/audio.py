@@ -96,21 +96,28 @@ class FileSource:
 
         resampler = Resampler(self.info.sample_rate)
         began = time.monotonic()
-        delivered = 0
+        read = 0
         try:
             with sf.SoundFile(str(self.path)) as audio:
                 while True:
                     block = audio.read(self.block_frames, dtype="float32", always_2d=True)
+                    read += len(block)
                     last = len(block) < self.block_frames
                     out = resampler.process(to_mono(block), last=last)
                     if self.realtime:
-                        delivered += len(block)
-                        delay = began + delivered / self.info.sample_rate - time.monotonic()
+                        delay = began + read / self.info.sample_rate - time.monotonic()
                         if delay > 0:
                             time.sleep(delay)
                     if len(out):
                         yield out
                     if last:
-                        return
+                        break
         except (sf.LibsndfileError, RuntimeError) as error:
-            raise AudioError(f"cannot decode {self.path}: {_first_line(error)}") from None
+            raise AudioError(f"cannot decode {self.path} after {self._seconds(read)}: the file is truncated "
+                             f"or corrupt ({_first_line(error)})") from None
+        if read < self.info.frames:
+            raise AudioError(f"{self.path} ended after {self._seconds(read)} but its header promises "
+                             f"{self.info.frames / self.info.sample_rate:.1f} s: the file is truncated")
+
+    def _seconds(self, frames: int) -> str:
+        return f"{frames / self.info.sample_rate:.1f} s of {self.info.frames / self.info.sample_rate:.1f} s"

@@ -6,7 +6,7 @@ import queue
 import signal
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,9 @@ from emovox.realtime.model import Classifier, ModelError, load_model_info
 from emovox.realtime.pipeline import Pipeline
 from emovox.realtime.runner import DONE, Worker
 from emovox.realtime.settings import SAMPLE_RATE, PipelineSettings, VadSettings, WindowSettings
-from emovox.realtime.sinks import JsonlSink, OutputError, Sink, TextSink
+from emovox.realtime.recorder import Recorder, recorded
+from emovox.realtime.errors import OutputError
+from emovox.realtime.sinks import CsvSink, JsonlSink, Sink, TextSink
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REFRESH_S = 0.1
@@ -38,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
     output = parser.add_argument_group("output")
     output.add_argument("--json", type=Path, metavar="PATH", help="write events as JSON lines to PATH")
+    output.add_argument("--csv", type=Path, metavar="PATH", help="write one CSV row per utterance to PATH")
+    output.add_argument("--record", type=Path, metavar="PATH",
+                        help="also save the audio heard (16 kHz mono .wav or .flac); without it no audio is stored")
     output.add_argument("--no-dashboard", action="store_true",
                         help="plain lines on stdout instead of the live view (automatic when not a terminal)")
     output.add_argument("--windows", action="store_true", help="plain lines: also print interim window results")
@@ -93,8 +98,9 @@ def _open_source(args: argparse.Namespace) -> tuple[object, str]:
     return MicSource(device), f"mic {device.index}: {device.name}"
 
 
-class _Stop:
-    """SIGINT/SIGTERM only set a flag: no exception can cut a sink's write in half."""
+class StopRequest:
+    """SIGINT/SIGTERM only set a flag, from the first line of ``main`` on: no exception can cut a
+    write in half, and a signal that comes while the model loads still ends in a summary."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
@@ -103,52 +109,62 @@ class _Stop:
         self.signal = signum
 
 
+@contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    stop = StopRequest()
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_session(source: object, blocks: Iterable[np.ndarray], pipeline: Pipeline, sinks: list[Sink],
-                dashboard: bool, source_name: str) -> int:
-    """Worker thread does audio -> events; this thread feeds sinks and the view until the end."""
+                dashboard: bool, source_name: str, stop: StopRequest) -> int:
+    """Worker thread does audio -> events; this thread feeds sinks and the view until the end.
+
+    A sink that fails to write stops the run: the worker finishes the pipeline, the
+    other sinks still get the rest (the summary included), and the exit code is 2.
+    """
     from rich.console import Console
     from rich.live import Live
 
     info = pipeline.classifier.info
     state = DashboardState(info.labels, info.path.name, pipeline.classifier.provider)
     worker = Worker(blocks, pipeline, source)
-    stop = _Stop()
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     status, summary = EXIT_OK, None
     console = Console()
     view = Live(render(state, worker.status, source_name), console=console, auto_refresh=False) \
         if dashboard else nullcontext()
-    try:
-        worker.start()
-        with view:
-            while True:
-                if stop.signal is not None and status == EXIT_OK:
-                    status = EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK
-                    stop.signal = None
-                    worker.stop()
-                try:
-                    event = worker.events.get(timeout=REFRESH_S)
-                except queue.Empty:
-                    event = None
-                if event is DONE:
-                    break
-                if event is not None:
-                    state.update(event)
-                    summary = event if isinstance(event, Summary) else summary
+    active = list(sinks)  # the caller still closes every sink, failed ones included
+    worker.start()
+    with view:
+        while True:
+            if stop.signal is not None and status == EXIT_OK:
+                status = EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK
+                stop.signal = None
+                worker.stop()
+            try:
+                event = worker.events.get(timeout=REFRESH_S)
+            except queue.Empty:
+                event = None
+            if event is DONE:
+                break
+            if event is not None:
+                state.update(event)
+                summary = event if isinstance(event, Summary) else summary
+                for sink in list(active):
                     try:
-                        for sink in sinks:
-                            sink.handle(event)
+                        sink.handle(event)
                     except OutputError as error:
                         print(f"ser-live: error: {error}", file=sys.stderr)
-                        sinks = [s for s in sinks if not isinstance(s, JsonlSink)]
+                        active.remove(sink)
                         status = EXIT_USAGE
                         worker.stop()
-                if dashboard:
-                    view.update(render(state, worker.status, source_name), refresh=True)
-        worker.join()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+            if dashboard:
+                view.update(render(state, worker.status, source_name), refresh=True)
+    worker.join()
     if dashboard and summary is not None:
         console.print(state.tally.describe(summary))
     if worker.crash is not None:
@@ -160,9 +176,13 @@ def run_session(source: object, blocks: Iterable[np.ndarray], pipeline: Pipeline
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    with stop_on_signals() as stop:
+        return _main(build_parser().parse_args(argv), stop)
+
+
+def _main(args: argparse.Namespace, stop: StopRequest) -> int:
     sinks: list[Sink] = []
+    recorder: Recorder | None = None
     try:
         if args.list_devices:
             from emovox.realtime.mic import describe_devices, input_devices
@@ -177,12 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = Pipeline(classifier, settings)
         if args.json is not None:
             sinks.append(JsonlSink(args.json))
+        if args.csv is not None:
+            sinks.append(CsvSink(args.csv, info.labels))
         source, source_name = _open_source(args)
+        if args.record is not None:
+            recorder = Recorder(args.record)
         dashboard = not args.no_dashboard and sys.stdout.isatty()
         if not dashboard:
             sinks.append(TextSink(sys.stdout, windows=args.windows))
-        return run_session(source, limit_duration(source.blocks(), args.duration), pipeline, sinks,
-                           dashboard, source_name)
+        blocks = recorded(limit_duration(source.blocks(), args.duration), recorder)
+        return run_session(source, blocks, pipeline, sinks, dashboard, source_name, stop)
     except (ModelError, AudioError, OutputError, ValueError) as error:
         print(f"ser-live: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -194,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sink in sinks:
             sink.close()
+        if recorder is not None:
+            recorder.close()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class SessionTally:
         if self.speaking_s > 0:
             shares = sorted(self.seconds_by_label.items(), key=lambda item: -item[1])
             text += ": " + ", ".join(f"{label} {seconds / self.speaking_s:.0%}" for label, seconds in shares)
+        else:
+            text += ": no speech detected (silent or very quiet input? --vad-mode 0 is the most sensitive)"
         if summary.dropped_frames:
             text += f"; {summary.dropped_frames} frame(s) dropped"
         if summary.skipped_windows:

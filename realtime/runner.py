@@ -13,6 +13,7 @@ from emovox.realtime.audio import AudioError
 from emovox.realtime.events import Event
 from emovox.realtime.pipeline import Pipeline
 from emovox.realtime.settings import SAMPLE_RATE
+from emovox.realtime.errors import OutputError
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Worker:
                 self.status.dropped_frames = self._dropped()
                 self.status.input_overflows = int(getattr(self._source, "overflows", 0))
                 self.status.skipped_windows = self._pipeline.skipped_windows
-        except AudioError as error:
+        except (AudioError, OutputError) as error:
             self.error = str(error)
         except BaseException as error:  # reported by the main thread as an internal error
             self.crash = error

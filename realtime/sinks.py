@@ -1,16 +1,15 @@
 """Event consumers. Sinks only receive events; they never call back into the pipeline."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Protocol, TextIO
 
 from emovox.realtime.dashboard import SessionTally
+from emovox.realtime.errors import OutputError
 from emovox.realtime.events import Event, Summary, UtteranceEnd, UtteranceStart, WindowResult
-
-
-class OutputError(Exception):
-    """An output file cannot be opened or written."""
 
 
 class Sink(Protocol):
@@ -19,25 +18,70 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class JsonlSink:
-    """DESIGN.md's event schema, one JSON object per line, flushed per event."""
+class LineFile:
+    """An output file written one whole line at a time, unbuffered.
+
+    A failed write (disk full, file-size limit) is cut back to the last complete
+    line, so a reader never finds half a record; the error becomes an OutputError.
+    Opening happens in the constructor: an unwritable path fails before the run.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self._file: TextIO = open(self.path, "w", encoding="utf-8")
+            self._file = open(self.path, "wb", buffering=0)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {error.strerror}") from None
+        self._complete = 0
+        self.failed = False
 
-    def handle(self, event: Event) -> None:
+    def write_line(self, line: str) -> None:
+        if self.failed:
+            return
+        data = memoryview((line + "\n").encode("utf-8"))
         try:
-            self._file.write(json.dumps(event.to_dict()) + "\n")
-            self._file.flush()
+            while data:
+                data = data[self._file.write(data):]
         except OSError as error:
-            raise OutputError(f"writing {self.path} failed: {error.strerror}") from None
+            self.failed = True
+            try:
+                self._file.truncate(self._complete)
+            except OSError:
+                pass
+            raise OutputError(f"writing {self.path} failed: {error.strerror}; it keeps the "
+                              f"{self._complete} bytes of complete lines written before") from None
+        self._complete += len(line.encode("utf-8")) + 1
 
     def close(self) -> None:
         self._file.close()
+
+
+class JsonlSink(LineFile):
+    """DESIGN.md's event schema, one JSON object per line, written as each event happens."""
+
+    def handle(self, event: Event) -> None:
+        self.write_line(json.dumps(event.to_dict()))
+
+
+class CsvSink(LineFile):
+    """One row per finished utterance (spreadsheet-friendly); times in stream seconds."""
+
+    def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
+        super().__init__(path)
+        self._labels = labels
+        self.write_line(self._row(["utterance", "t_start", "t_end", "label", "confidence", "latency_ms",
+                                   *(f"p_{label}" for label in labels)]))
+
+    @staticmethod
+    def _row(values: list) -> str:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="").writerow(values)
+        return text.getvalue()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, UtteranceEnd):
+            self.write_line(self._row([event.utterance, event.t_start, event.t_end, event.label, event.confidence,
+                                       event.latency_ms, *(event.probs.get(label, 0.0) for label in self._labels)]))
 
 
 def _top_classes(probs: dict[str, float], n: int = 3) -> str:

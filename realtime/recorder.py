@@ -1,0 +1,61 @@
+"""``--record PATH``: the only way ser-live writes audio to disk, and only when asked.
+
+It keeps exactly what the pipeline heard (16 kHz mono, after resampling), so a
+recording replays with ``--file`` to the same events. Written from the worker
+thread as blocks pass, never from the audio callback.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from emovox.realtime.settings import SAMPLE_RATE
+from emovox.realtime.errors import OutputError
+
+FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
+
+
+class Recorder:
+    def __init__(self, path: Path) -> None:
+        import soundfile as sf
+
+        self.path = Path(path)
+        container = FORMATS.get(self.path.suffix.lower())
+        if container is None:
+            raise OutputError(f"--record {self.path}: use a .wav or .flac name")
+        try:
+            self._file = sf.SoundFile(str(self.path), "w", SAMPLE_RATE, 1, format=container[0],
+                                      subtype=container[1])
+        except (OSError, sf.LibsndfileError, RuntimeError) as error:
+            raise OutputError(f"cannot write {self.path}: {_reason(error)}") from None
+        self.frames = 0
+
+    def write(self, block: np.ndarray) -> None:
+        import soundfile as sf
+
+        try:
+            self._file.write(np.clip(block, -1.0, 1.0))
+        except (OSError, sf.LibsndfileError, RuntimeError) as error:
+            raise OutputError(f"recording to {self.path} failed after {self.frames / SAMPLE_RATE:.1f} s: "
+                              f"{_reason(error)}") from None
+        self.frames += len(block)
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except (OSError, RuntimeError):
+            pass  # the failure was reported when the write failed
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error).strip().splitlines()[-1]
+
+
+def recorded(blocks: Iterable[np.ndarray], recorder: Recorder | None) -> Iterator[np.ndarray]:
+    """Pass blocks through, saving each one first when recording was asked for."""
+    for block in blocks:
+        if recorder is not None:
+            recorder.write(block)
+        yield block
