@@ -121,7 +121,8 @@ def test_unwritable_outputs_fail_before_the_run(option: str, three_utterances: R
 
 
 def test_record_needs_an_audio_name(three_utterances: Recording, tmp_path: Path) -> None:
-    line = _error_line(run_ser_live("--file", str(three_utterances.path), "--fast", "--record", str(tmp_path / "x.mp3")))
+    line = _error_line(run_ser_live("--file", str(three_utterances.path), "--fast",
+                                    "--record", str(tmp_path / "x.mp3")))
     assert ".wav or .flac" in line
 
 

@@ -37,3 +37,18 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
 def test_bad_corpus_name_is_a_usage_error(capsys) -> None:
     assert ser_train(["ship", "--data", str(DATA), "--corpora", "nope"]) == 2
     assert "unknown corpus" in capsys.readouterr().err
+
+
+def test_baselines_run_under_both_protocols(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    status = ser_train(["baselines", "--data", str(DATA), "--limit-per-speaker", "2", "--only", "mlp,fusionnet",
+                        "--results", str(results), "--cache", str(tmp_path / "cache")])
+    assert status == 0
+    report = json.loads((results / "baselines.json").read_text())
+    for name in ("mlp", "fusionnet"):
+        random_split, by_actor = report["baselines"][name]["random"], report["baselines"][name]["actor"]
+        assert len(random_split["runs"]) == len(by_actor["runs"]) == 6
+        assert all(run["test_rows"] == 8 for run in by_actor["runs"])  # 4 actors x 2 original files, no copies
+        assert all(run["train_rows"] == 120 for run in by_actor["runs"])  # 20 actors x 2 files x 3 versions
+        assert 0.0 <= by_actor["ua_mean"] <= 1.0
+    assert "random split after augmentation" in (results / "baselines.md").read_text()

@@ -2,6 +2,7 @@
 
     ser-train cv     6 EmoBox folds on RAVDESS -> benchmarks/results/ravdess_cv.{json,md,_confusion.png}
     ser-train ship   the same folds, then the model trained on all data -> models/
+    ser-train baselines   the seed systems on RAVDESS, random split vs by actor -> benchmarks/results/baselines.*
 """
 from __future__ import annotations
 
@@ -17,15 +18,13 @@ from emovox.train.folds import EMOBOX_TEST_ACTORS
 
 REPO_MODELS = Path("models")  # run from the repository root
 ALL_FOLDS = ",".join(str(f) for f in EMOBOX_TEST_ACTORS)
+BASELINE_NAMES = ("mlp", "lstm", "cnn1d", "fusionnet", "spec_cnn_lgbm")
 
 
 def _common_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--data", type=Path, default=Path("../shared/data"), help="corpora root (default %(default)s)")
     command.add_argument("--corpora", default=",".join(LOADERS),
                          help="comma-separated corpora to use (default: all of %(default)s)")
-    command.add_argument("--folds", default=ALL_FOLDS, help="EmoBox folds to evaluate (default %(default)s)")
-    command.add_argument("--epochs", type=int, default=TrainSettings.epochs)
-    command.add_argument("--seed", type=int, default=TrainSettings.seed)
     command.add_argument("--limit-per-speaker", type=int, default=0,
                          help="use at most N files per speaker (smoke runs; 0 = all)")
     command.add_argument("--results", type=Path, default=Path("benchmarks/results"), help="default: %(default)s")
@@ -33,14 +32,25 @@ def _common_arguments(command: argparse.ArgumentParser) -> None:
                          help="features and checkpoints (default %(default)s); identical runs reuse them")
 
 
+def _recipe_arguments(command: argparse.ArgumentParser) -> None:
+    _common_arguments(command)
+    command.add_argument("--folds", default=ALL_FOLDS, help="EmoBox folds to evaluate (default %(default)s)")
+    command.add_argument("--epochs", type=int, default=TrainSettings.epochs)
+    command.add_argument("--seed", type=int, default=TrainSettings.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ser-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    _common_arguments(commands.add_parser("cv", help="speaker-independent cross-validation on RAVDESS"))
+    _recipe_arguments(commands.add_parser("cv", help="speaker-independent cross-validation on RAVDESS"))
     ship = commands.add_parser("ship", help="cross-validate, train on all data, export int8 + metadata")
-    _common_arguments(ship)
+    _recipe_arguments(ship)
     ship.add_argument("--out", type=Path, default=REPO_MODELS, help="where the model goes (default: %(default)s)")
+    baselines = commands.add_parser("baselines", help="the seed systems under both protocols (RAVDESS only)")
+    _common_arguments(baselines)
+    baselines.add_argument("--only", default=",".join(BASELINE_NAMES),
+                           help="comma-separated baselines (default: all of %(default)s)")
     return parser
 
 
@@ -62,13 +72,21 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [n for n in names if n not in LOADERS]
         if unknown:
             raise ValueError(f"unknown corpus {unknown[0]!r}; known: {', '.join(LOADERS)}")
-        folds = [int(f) for f in args.folds.split(",") if f.strip()]
-        if any(f not in EMOBOX_TEST_ACTORS for f in folds):
-            raise ValueError(f"folds are 1-{len(EMOBOX_TEST_ACTORS)}, got {args.folds!r}")
+        if args.command == "baselines":
+            names = ("ravdess",)  # the seeds' data
+            only = tuple(n.strip() for n in args.only.split(",") if n.strip())
+            if not only or any(n not in BASELINE_NAMES for n in only):
+                raise ValueError(f"--only takes some of {', '.join(BASELINE_NAMES)}")
+        else:
+            folds = [int(f) for f in args.folds.split(",") if f.strip()]
+            if any(f not in EMOBOX_TEST_ACTORS for f in folds):
+                raise ValueError(f"folds are 1-{len(EMOBOX_TEST_ACTORS)}, got {args.folds!r}")
         items = _limit(load_corpora(args.data, names), args.limit_per_speaker)
     except (ValueError, FileNotFoundError) as error:
         print(f"ser-train: error: {error}", file=sys.stderr)
         return 2
+    if args.command == "baselines":
+        return _baselines(items, only, args)
     # torch is imported only now, so that usage errors stay fast
     from emovox.train.crossval import cross_validate, write_cv_results
     from emovox.train.recipe import Recipe, load_corpus, ship
@@ -79,6 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     write_cv_results(args.results, evaluation)
     if args.command == "ship":
         ship(corpus, recipe, evaluation, args.out, args.cache, print)
+    return 0
+
+
+def _baselines(items, only: tuple[str, ...], args: argparse.Namespace) -> int:
+    import json
+
+    from emovox.train.baselines import run_baselines, write_baselines
+
+    report = run_baselines(items, args.cache, print, only)
+    cv_file = args.results / "ravdess_cv.json"
+    cnn_lstm = json.loads(cv_file.read_text()) if cv_file.exists() else None
+    write_baselines(report, args.results, cnn_lstm)
     return 0
 
 

@@ -72,7 +72,8 @@ def load_tess(root: Path) -> list[Utterance]:
         emotion = fields[-1].lower()
         if len(fields) < 3 or emotion not in TESS_EMOTIONS:
             continue
-        items.append(Utterance(path, "tess", f"tess:{path.parent.name.split('_')[0].upper()}", TESS_EMOTIONS[emotion], gender="female"))
+        speaker = f"tess:{path.parent.name.split('_')[0].upper()}"
+        items.append(Utterance(path, "tess", speaker, TESS_EMOTIONS[emotion], gender="female"))
     return items
 
 

@@ -53,5 +53,8 @@ class SeedCNN(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * length, 32), nn.ReLU(), nn.Dropout(0.3),
                                   nn.Linear(32, n_classes))
 
+    def logits(self, vectors: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(vectors[:, None, :]))
+
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.head(self.features(vectors[:, None, :])), dim=-1)
+        return torch.softmax(self.logits(vectors), dim=-1)
