@@ -24,6 +24,8 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     assert [f["fold"] for f in cv["folds"]] == [1, 2]
     assert all(f["test_files"] == 8 and f["validation_files"] == 8 for f in cv["folds"])
     assert (results / "ravdess_cv.md").exists() and (results / "ravdess_cv_confusion.png").stat().st_size > 0
+    snr = json.loads((results / "ravdess_snr.json").read_text())
+    assert set(snr) == {"white", "babble"} and list(snr["white"]) == ["clean", "20", "10", "5", "0"]
     metadata = json.loads((out / "emotion_cnn_lstm.int8.json").read_text())
     assert metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"

@@ -20,8 +20,11 @@ from emovox.train.fit import per_utterance
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, export_model, full_model, onnx_probs,
                                  raw_windows, train_on)
+from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr
 
 METRIC_KEYS = ("ua", "wa", "macro_f1", "per_class_recall", "confusion")
+BABBLE_SOURCES = 40
+"""Training actors' RAVDESS files that babble noise is mixed from."""
 
 
 def backbone_logits(backbone: torch.nn.Module, logmel: np.ndarray) -> np.ndarray:
@@ -66,6 +69,8 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
                                              recipe.train.seed), recipe)
     quantized = per_utterance(onnx_probs(int8, windows), owner, len(test_items))
     scores = evaluate(truth, pred, LABELS)
+    talkers = [corpus.items[i] for i in train_idx if corpus.items[i].corpus == "ravdess"]
+    talkers = [talkers[i] for i in np.random.default_rng(fold).permutation(len(talkers))[:BABBLE_SOURCES]]
     result = {
         "fold": fold, "test_actors": list(emobox.EMOBOX_TEST_ACTORS[fold]),
         "validation_actors": list(emobox.EMOBOX_TEST_ACTORS[emobox.validation_fold(fold)]),
@@ -81,6 +86,7 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
                  if k in ("ua", "wa", "macro_f1")},
         "int8_ece": round(expected_calibration_error(quantized, truth), 4),
         "parity_same_top1": round(float((quantized.argmax(1) == pred).mean()), 4),
+        "int8_ua_by_snr": ua_against_snr(int8, test_items, talkers, recipe, seed=fold),
         "minutes": round((time.monotonic() - began) / 60, 1),
     }
     log(f"fold {fold}: UA {result['ua']:.3f} WA {result['wa']:.3f} (int8 UA {result['int8']['ua']:.3f}, "
@@ -107,6 +113,7 @@ def summarise(fold_results: list[dict]) -> dict:
     for group in ("ua_by_gender", "ua_by_intensity"):
         keys = sorted({k for r in fold_results for k in r[group]})
         out[group] = {k: _mean_std([r[group][k] for r in fold_results if k in r[group]])[0] for k in keys}
+    out["int8_ua_by_snr"] = summarise_snr([r["int8_ua_by_snr"] for r in fold_results])
     pooled = np.sum([np.array(r["confusion"]) for r in fold_results], axis=0)
     out["pooled_confusion"] = pooled.tolist()
     out["pooled_per_class_recall"] = {label: round(float(pooled[i, i] / max(pooled[i].sum(), 1)), 4)
@@ -131,6 +138,9 @@ def write_cv_results(results_dir: Path, cv: dict, stem: str = "ravdess_cv") -> N
     (results_dir / f"{stem}.json").write_text(json.dumps(cv, indent=1) + "\n")
     (results_dir / f"{stem}.md").write_text(cv_markdown(cv))
     if cv.get("folds"):
+        (results_dir / "ravdess_snr.json").write_text(json.dumps(cv["int8_ua_by_snr"], indent=1) + "\n")
+        plot_snr(cv["int8_ua_by_snr"], results_dir / "ravdess_snr.png",
+                 f"int8 CNN-LSTM under noise, {cv['n_folds']} speaker-independent folds")
         plot_confusion(np.array(cv["pooled_confusion"]), results_dir / f"{stem}_confusion.png",
                        f"CNN-LSTM, {cv['n_folds']} speaker-independent folds, pooled (UA {cv['ua_mean']:.3f})")
 
@@ -151,7 +161,12 @@ def cv_markdown(cv: dict) -> str:
                      f"{cv['temperature_mean']:.2f} | {cv['ece_before_mean']:.3f} → {cv['ece_after_mean']:.3f} |")
         lines += ["", "UA by gender: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["ua_by_gender"].items()),
                   "UA by intensity: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["ua_by_intensity"].items()),
-                  "Pooled recall: " + ", ".join(f"{k} {v:.2f}" for k, v in cv["pooled_per_class_recall"].items())]
+                  "Pooled recall: " + ", ".join(f"{k} {v:.2f}" for k, v in cv["pooled_per_class_recall"].items()),
+                  "", "| int8 UA by SNR | " + " | ".join(cv["int8_ua_by_snr"]["white"]) + " |",
+                  "|---|" + "---|" * len(cv["int8_ua_by_snr"]["white"])]
+        for kind, levels in cv["int8_ua_by_snr"].items():
+            lines.append(f"| {kind} noise | " + " | ".join(f"{v['ua_mean']:.3f} ± {v['ua_std']:.3f}"
+                                                       for v in levels.values()) + " |")
     lines += ["", cv["protocol"], "", "Regenerate: `ser-train cv` (see README)."]
     return "\n".join(lines) + "\n"
 

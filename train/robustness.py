@@ -1,0 +1,107 @@
+"""UA against signal-to-noise ratio: white noise and babble (a mixture of other actors' speech).
+
+The noise is added to the whole recording and the noisy recording goes through the runtime's
+own segmentation and windowing, as it would live: at low SNR the VAD hears the noise too.
+The SNR is measured against the speech power inside the clean recording's speech span.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from emovox.realtime.vad import speech_span
+from emovox.train.corpora import LABELS, Utterance, read_audio
+from emovox.train.features import utterance_windows
+from emovox.train.fit import per_utterance
+from emovox.train.metrics import evaluate
+
+SNRS_DB = (20, 10, 5, 0)
+BABBLE_TALKERS = 4
+
+
+def _looped(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    reps = -(-(n + len(clip)) // len(clip))
+    start = int(rng.integers(0, len(clip)))
+    return np.tile(clip, reps)[start:start + n]
+
+
+def babble(n: int, talkers: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """``BABBLE_TALKERS`` different recordings, each at unit power, summed."""
+    chosen = rng.choice(len(talkers), size=BABBLE_TALKERS, replace=False)
+    mixture = np.zeros(n)
+    for i in chosen:
+        clip = talkers[i]
+        mixture += _looped(clip / (np.sqrt(np.mean(clip ** 2)) + 1e-12), n, rng)
+    return mixture
+
+
+def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float, span: tuple[int, int]) -> np.ndarray:
+    """``speech`` plus ``noise`` scaled so that speech power (over ``span``) / noise power = ``snr_db``."""
+    speech_power = np.mean(speech[span[0]:span[1]] ** 2) + 1e-12
+    noise_power = np.mean(noise ** 2) + 1e-12
+    return (speech + noise * np.sqrt(speech_power / noise_power / 10 ** (snr_db / 10))).astype(np.float32)
+
+
+def ua_against_snr(model_path: Path, test_items: list[Utterance], talker_items: list[Utterance], recipe,
+                   seed: int) -> dict[str, dict[str, float]]:
+    """{"white"|"babble": {"clean"|"20"|...: UA}} for one fold's int8 model on its test actors.
+
+    ``talker_items`` (other actors' files: never the test actors) make up the babble.
+    """
+    from emovox.train.recipe import onnx_probs
+
+    rng = np.random.default_rng(seed)
+    talkers = [read_audio(u.path) for u in talker_items]
+    clean = [read_audio(u.path) for u in test_items]
+    spans = [speech_span(audio, recipe.vad) for audio in clean]
+    truth = np.array([u.label_index for u in test_items])
+
+    def ua(recordings: list[np.ndarray]) -> float:
+        per_file = [utterance_windows(audio, recipe.vad, recipe.window) for audio in recordings]
+        owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_file)])
+        probs = per_utterance(onnx_probs(model_path, np.concatenate(per_file)), owner, len(recordings))
+        return round(evaluate(truth, probs.argmax(1), LABELS)["ua"], 4)
+
+    clean_ua = ua(clean)
+    out: dict[str, dict[str, float]] = {}
+    for kind in ("white", "babble"):
+        out[kind] = {"clean": clean_ua}
+        for snr in SNRS_DB:
+            noisy = [mix(audio, rng.standard_normal(len(audio)) if kind == "white" else
+                         babble(len(audio), talkers, rng), snr, span) for audio, span in zip(clean, spans)]
+            out[kind][str(snr)] = ua(noisy)
+    return out
+
+
+def summarise_snr(per_fold: list[dict[str, dict[str, float]]]) -> dict:
+    """Mean and std over folds per noise and SNR."""
+    out: dict = {}
+    for kind in per_fold[0]:
+        out[kind] = {level: {"ua_mean": round(float(np.mean([f[kind][level] for f in per_fold])), 4),
+                             "ua_std": round(float(np.std([f[kind][level] for f in per_fold])), 4)}
+                     for level in per_fold[0][kind]}
+    return out
+
+
+def plot_snr(summary: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.0, 3.6))
+    for kind, levels in summary.items():
+        names = list(levels)
+        axes.errorbar(range(len(names)), [levels[n]["ua_mean"] for n in names],
+                      yerr=[levels[n]["ua_std"] for n in names], marker="o", capsize=3, label=f"{kind} noise")
+        axes.set_xticks(range(len(names)), [n if n == "clean" else f"{n} dB" for n in names])
+    axes.axhline(1 / len(LABELS), color="grey", linestyle=":", label="chance")
+    axes.set_ylabel("UA (6-fold mean ± std)")
+    axes.set_xlabel("signal-to-noise ratio")
+    axes.set_ylim(0, 1)
+    axes.legend()
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
