@@ -107,8 +107,8 @@ def _copy_model(tmp_path: Path) -> tuple[Path, dict]:
     return model, meta
 
 
-@pytest.mark.parametrize("fault", ["missing", "corrupt", "labels", "window", "no-metadata"])
-def test_model_faults(fault: str, three_utterances: Recording, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", ["missing", "corrupt", "labels", "window", "rate", "no-metadata"])
+def test_model_faults(fault: str, tmp_path: Path) -> None:
     model, meta = _copy_model(tmp_path)
     if fault == "missing":
         model.unlink()
@@ -118,7 +118,11 @@ def test_model_faults(fault: str, three_utterances: Recording, tmp_path: Path) -
         meta["labels"] = meta["labels"][:-1]
     elif fault == "window":
         meta["window_samples"] = 32000
+    elif fault == "rate":
+        meta["sample_rate"] = 8000
     if fault != "no-metadata":
         metadata_path(model).write_text(json.dumps(meta))
-    line = _error_line(run_ser_live("--file", str(three_utterances.path), "--fast", "--model", str(model)))
+    # the audio path does not exist: the model fault must be reported before any audio is opened
+    line = _error_line(run_ser_live("--file", "/nonexistent.wav", "--fast", "--model", str(model)))
     assert str(model) in line or "model" in line
+    assert "nonexistent" not in line
