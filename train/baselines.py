@@ -108,8 +108,10 @@ class FusionNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
+        # the vector's positions are different features, not time: flatten, never pool them away
         self.deep = nn.Sequential(nn.Conv1d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2),
-                                  nn.Conv1d(16, 32, 5, padding=2), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten())
+                                  nn.Conv1d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
+                                  nn.Linear(32 * 40, 32), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(32 + 6 + 1, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, len(LABELS)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, 162 + 6 + 1]
@@ -117,7 +119,8 @@ class FusionNet(nn.Module):
 
 
 class SpectrogramCNN(nn.Module):
-    """A small 2-D CNN on the log-mel spectrogram; its 64-value embedding feeds gradient-boosted trees."""
+    """A small 2-D CNN on the log-mel spectrogram (mel bands averaged in pairs: 64 x 79); its 32-value
+    embedding feeds gradient-boosted trees."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -125,9 +128,9 @@ class SpectrogramCNN(nn.Module):
         def block(a: int, b: int) -> list[nn.Module]:
             return [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(), nn.MaxPool2d(2)]
 
-        self.embed = nn.Sequential(*block(1, 16), *block(16, 32), *block(32, 64), nn.AdaptiveAvgPool2d(1),
-                                   nn.Flatten())
-        self.out = nn.Sequential(nn.Dropout(0.3), nn.Linear(64, len(LABELS)))
+        self.embed = nn.Sequential(nn.AvgPool2d((2, 1)), *block(1, 8), *block(8, 16), *block(16, 32),
+                                   nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.out = nn.Sequential(nn.Dropout(0.3), nn.Linear(32, len(LABELS)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, 128, frames]
         return self.out(self.embed(x[:, None]))
@@ -173,13 +176,13 @@ def _spectrogram_inputs(rows: Rows, train: np.ndarray, test: np.ndarray):
 
 BASELINES = (
     Baseline("mlp", "MLP 128-64-32-16 on the 162-value vector", MLP, _vector_inputs, 60),
-    Baseline("lstm", "stacked LSTM 256-256-128 on frame-level features", StackedLSTM, _frame_inputs, 12),
+    Baseline("lstm", "stacked LSTM 256-256-128 on frame-level features", StackedLSTM, _frame_inputs, 8),
     Baseline("cnn1d", "Conv1D 256-256-128-64 (k5, max-pool, dropout) on the 162-value vector", Conv1DOnVector,
-             _vector_inputs, 20),
+             _vector_inputs, 15),
     Baseline("fusionnet", "SER-FusionNet: Conv1D deep features (32) + 6 statistics + gender (oracle), MLP",
              FusionNet, _fusion_inputs, 40),
-    Baseline("spec_cnn_lgbm", "spectrogram-CNN embedding (64) + LightGBM", SpectrogramCNN, _spectrogram_inputs,
-             12, trees=True),
+    Baseline("spec_cnn_lgbm", "spectrogram-CNN embedding (32) + LightGBM", SpectrogramCNN, _spectrogram_inputs,
+             15, trees=True),
 )
 
 
@@ -263,8 +266,16 @@ def run_baselines(items: list[Utterance], cache_dir: Path, log: Log = print,
 
 
 def write_baselines(report: dict, results_dir: Path, cnn_lstm: dict | None = None) -> None:
-    """``baselines.json`` and a markdown table: both protocols side by side, the leak made visible."""
+    """``baselines.json`` and a markdown table: both protocols side by side, the leak made visible.
+
+    Baselines already in ``baselines.json`` and not run this time (``--only``) are kept.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
+    existing = results_dir / "baselines.json"
+    if existing.exists():
+        earlier = json.loads(existing.read_text()).get("baselines", {})
+        merged = {**earlier, **report["baselines"]}
+        report = {**report, "baselines": {b.name: merged[b.name] for b in BASELINES if b.name in merged}}
     (results_dir / "baselines.json").write_text(json.dumps(report, indent=1) + "\n")
     (results_dir / "baselines.md").write_text(baselines_markdown(report, cnn_lstm))
 
