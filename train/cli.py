@@ -105,10 +105,10 @@ def _baselines(items, only: tuple[str, ...], args: argparse.Namespace) -> int:
 
     from emovox.train.baselines import run_baselines, write_baselines
 
-    report = run_baselines(items, args.cache, print, only)
     cv_file = args.results / "ravdess_cv.json"
     cnn_lstm = json.loads(cv_file.read_text()) if cv_file.exists() else None
-    write_baselines(report, args.results, cnn_lstm)
+    for name in only:  # written after each one: a long run keeps what it finished
+        write_baselines(run_baselines(items, args.cache, print, (name,)), args.results, cnn_lstm)
     return 0
 
 
