@@ -115,9 +115,9 @@ class FileSource:
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"cannot decode {self.path} after {self._seconds(read)}: the file is truncated "
                              f"or corrupt ({_first_line(error)})") from None
-        if read < self.info.frames:
-            raise AudioError(f"{self.path} ended after {self._seconds(read)} but its header promises "
-                             f"{self.info.frames / self.info.sample_rate:.1f} s: the file is truncated")
+        if read < self.info.frames:  # FLAC/Ogg headers give the length; libsndfile sizes WAV by the file
+            raise AudioError(f"cannot decode {self.path} after {self._seconds(read)}: the file is truncated "
+                             "or corrupt (it ended early)")
 
     def _seconds(self, frames: int) -> str:
         return f"{frames / self.info.sample_rate:.1f} s of {self.info.frames / self.info.sample_rate:.1f} s"

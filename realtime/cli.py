@@ -18,7 +18,7 @@ from emovox.realtime.model import Classifier, ModelError, load_model_info
 from emovox.realtime.pipeline import Pipeline
 from emovox.realtime.runner import DONE, Worker
 from emovox.realtime.settings import SAMPLE_RATE, PipelineSettings, VadSettings, WindowSettings
-from emovox.realtime.recorder import Recorder, recorded
+from emovox.realtime.recorder import Recorder
 from emovox.realtime.errors import OutputError
 from emovox.realtime.sinks import CsvSink, JsonlSink, Sink, TextSink
 
@@ -100,13 +100,22 @@ def _open_source(args: argparse.Namespace) -> tuple[object, str]:
 
 class StopRequest:
     """SIGINT/SIGTERM only set a flag, from the first line of ``main`` on: no exception can cut a
-    write in half, and a signal that comes while the model loads still ends in a summary."""
+    write in half, and a signal that comes while the model loads still ends in a summary.
+    A second signal force-quits (KeyboardInterrupt), for a stop that hangs."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.received = 0
 
     def __call__(self, signum: int, frame: object) -> None:
+        self.received += 1
+        if self.received > 1:
+            raise KeyboardInterrupt
         self.signal = signum
+
+    @property
+    def requested(self) -> bool:
+        return self.received > 0
 
 
 @contextmanager
@@ -121,7 +130,7 @@ def stop_on_signals() -> Iterator[StopRequest]:
 
 
 def run_session(source: object, blocks: Iterable[np.ndarray], pipeline: Pipeline, sinks: list[Sink],
-                dashboard: bool, source_name: str, stop: StopRequest) -> int:
+                dashboard: bool, source_name: str, stop: StopRequest, recorder: Recorder | None = None) -> int:
     """Worker thread does audio -> events; this thread feeds sinks and the view until the end.
 
     A sink that fails to write stops the run: the worker finishes the pipeline, the
@@ -132,39 +141,44 @@ def run_session(source: object, blocks: Iterable[np.ndarray], pipeline: Pipeline
 
     info = pipeline.classifier.info
     state = DashboardState(info.labels, info.path.name, pipeline.classifier.provider)
-    worker = Worker(blocks, pipeline, source)
+    worker = Worker(blocks, pipeline, source, recorder=recorder)
     status, summary = EXIT_OK, None
     console = Console()
     view = Live(render(state, worker.status, source_name), console=console, auto_refresh=False) \
         if dashboard else nullcontext()
     active = list(sinks)  # the caller still closes every sink, failed ones included
     worker.start()
-    with view:
-        while True:
-            if stop.signal is not None and status == EXIT_OK:
-                status = EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK
-                stop.signal = None
-                worker.stop()
-            try:
-                event = worker.events.get(timeout=REFRESH_S)
-            except queue.Empty:
-                event = None
-            if event is DONE:
-                break
-            if event is not None:
-                state.update(event)
-                summary = event if isinstance(event, Summary) else summary
-                for sink in list(active):
-                    try:
-                        sink.handle(event)
-                    except OutputError as error:
-                        print(f"ser-live: error: {error}", file=sys.stderr)
-                        active.remove(sink)
-                        status = EXIT_USAGE
-                        worker.stop()
-            if dashboard:
-                view.update(render(state, worker.status, source_name), refresh=True)
-    worker.join()
+    forced = True
+    try:
+        with view:
+            while True:
+                if stop.signal is not None and status == EXIT_OK:
+                    status = EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK
+                    stop.signal = None
+                    worker.stop()
+                try:
+                    event = worker.events.get(timeout=REFRESH_S)
+                except queue.Empty:
+                    event = None
+                if event is DONE:
+                    break
+                if event is not None:
+                    state.update(event)
+                    summary = event if isinstance(event, Summary) else summary
+                    for sink in list(active):
+                        try:
+                            sink.handle(event)
+                        except OutputError as error:
+                            print(f"ser-live: error: {error}", file=sys.stderr)
+                            active.remove(sink)
+                            status = EXIT_USAGE
+                            worker.stop()
+                if dashboard:
+                    view.update(render(state, worker.status, source_name), refresh=True)
+        forced = False
+    finally:  # whatever ends the loop, the worker stops before the recorder and sinks are closed
+        worker.stop()
+        worker.join(timeout=2.0 if forced else None)  # a force-quit does not wait for a hung worker
     if dashboard and summary is not None:
         console.print(state.tally.describe(summary))
     if worker.crash is not None:
@@ -173,6 +187,22 @@ def run_session(source: object, blocks: Iterable[np.ndarray], pipeline: Pipeline
         print(f"ser-live: error: {worker.error}", file=sys.stderr)
         return EXIT_USAGE
     return status
+
+
+def _refuse_to_overwrite_the_input(args: argparse.Namespace) -> None:
+    if args.file is None or not Path(args.file).exists():
+        return
+    for option, path in (("--json", args.json), ("--csv", args.csv), ("--record", args.record)):
+        if path is not None and Path(path).exists() and Path(path).samefile(args.file):
+            raise ValueError(f"{option} {path} is the input file: it would be overwritten")
+
+
+def _stopped_before_start(stop: StopRequest, sinks: list[Sink], pipeline: Pipeline) -> int:
+    """A signal came before any audio: the outputs still end with a (zero) summary."""
+    summary = pipeline.summary()
+    for sink in [*sinks, TextSink(sys.stdout)]:
+        sink.handle(summary)
+    return EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,18 +225,24 @@ def _main(args: argparse.Namespace, stop: StopRequest) -> int:
         settings = _settings(args, info.window_s)
         classifier = Classifier(info, threads=args.threads, gpu=args.gpu)
         pipeline = Pipeline(classifier, settings)
+        _refuse_to_overwrite_the_input(args)
         if args.json is not None:
             sinks.append(JsonlSink(args.json))
         if args.csv is not None:
             sinks.append(CsvSink(args.csv, info.labels))
+        if stop.requested:  # stopped while the model loaded: no device opened, no audio recorded
+            return _stopped_before_start(stop, sinks, pipeline)
         source, source_name = _open_source(args)
         if args.record is not None:
             recorder = Recorder(args.record)
         dashboard = not args.no_dashboard and sys.stdout.isatty()
         if not dashboard:
             sinks.append(TextSink(sys.stdout, windows=args.windows))
-        blocks = recorded(limit_duration(source.blocks(), args.duration), recorder)
-        return run_session(source, blocks, pipeline, sinks, dashboard, source_name, stop)
+        blocks = limit_duration(source.blocks(), args.duration)
+        status = run_session(source, blocks, pipeline, sinks, dashboard, source_name, stop, recorder)
+        if recorder is not None:
+            recorder.close()
+        return status
     except (ModelError, AudioError, OutputError, ValueError) as error:
         print(f"ser-live: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -218,8 +254,11 @@ def _main(args: argparse.Namespace, stop: StopRequest) -> int:
     finally:
         for sink in sinks:
             sink.close()
-        if recorder is not None:
-            recorder.close()
+        if recorder is not None and not recorder.failed:
+            try:
+                recorder.close()
+            except OutputError as error:  # only when the run itself failed first
+                print(f"ser-live: error: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,10 @@
 
 It keeps exactly what the pipeline heard (16 kHz mono, after resampling), so a
 recording replays with ``--file`` to the same events. Written from the worker
-thread as blocks pass, never from the audio callback.
+thread (``runner.Worker``) as the pipeline takes each block, never from the audio callback.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ class Recorder:
         except (OSError, sf.LibsndfileError, RuntimeError) as error:
             raise OutputError(f"cannot write {self.path}: {_reason(error)}") from None
         self.frames = 0
+        self.failed = False
 
     def write(self, block: np.ndarray) -> None:
         import soundfile as sf
@@ -38,24 +38,24 @@ class Recorder:
         try:
             self._file.write(np.clip(block, -1.0, 1.0))
         except (OSError, sf.LibsndfileError, RuntimeError) as error:
+            self.failed = True
             raise OutputError(f"recording to {self.path} failed after {self.frames / SAMPLE_RATE:.1f} s: "
                               f"{_reason(error)}") from None
         self.frames += len(block)
 
     def close(self) -> None:
+        """Finish the file (FLAC flush, WAV header): a failure here is reported like a failed write."""
+        import soundfile as sf
+
+        if self._file.closed:
+            return
         try:
             self._file.close()
-        except (OSError, RuntimeError):
-            pass  # the failure was reported when the write failed
+        except (OSError, sf.LibsndfileError, RuntimeError) as error:
+            if not self.failed:  # a failed write was already reported
+                self.failed = True
+                raise OutputError(f"finishing the recording {self.path} failed: {_reason(error)}") from None
 
 
 def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error).strip().splitlines()[-1]
-
-
-def recorded(blocks: Iterable[np.ndarray], recorder: Recorder | None) -> Iterator[np.ndarray]:
-    """Pass blocks through, saving each one first when recording was asked for."""
-    for block in blocks:
-        if recorder is not None:
-            recorder.write(block)
-        yield block

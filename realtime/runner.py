@@ -12,6 +12,7 @@ import numpy as np
 from emovox.realtime.audio import AudioError
 from emovox.realtime.events import Event
 from emovox.realtime.pipeline import Pipeline
+from emovox.realtime.recorder import Recorder
 from emovox.realtime.settings import SAMPLE_RATE
 from emovox.realtime.errors import OutputError
 
@@ -47,8 +48,9 @@ class Worker:
     """
 
     def __init__(self, blocks: Iterable[np.ndarray], pipeline: Pipeline, source: object,
-                 max_lag_s: float = 0.5) -> None:
+                 max_lag_s: float = 0.5, recorder: Recorder | None = None) -> None:
         self._blocks = blocks
+        self._recorder = recorder
         self._pipeline = pipeline
         self._source = source
         self.events: queue.Queue[Event | _Done] = queue.Queue()
@@ -82,6 +84,8 @@ class Worker:
             for block in self._blocks:
                 if self._stop.is_set():
                     break
+                if self._recorder is not None:  # only audio the pipeline goes on to hear
+                    self._recorder.write(block)
                 if self._realtime:
                     began = time.monotonic() if began is None else began
                     lag_s = time.monotonic() - began - self._pipeline.position / SAMPLE_RATE
@@ -100,8 +104,12 @@ class Worker:
         except BaseException as error:  # reported by the main thread as an internal error
             self.crash = error
         finally:
-            self._pipeline.dropped_frames = self._dropped()
-            for event in self._pipeline.finish():
-                self.events.put(event)
-            self.status.in_speech = False
-            self.events.put(DONE)
+            try:
+                self._pipeline.dropped_frames = self._dropped()
+                for event in self._pipeline.finish():
+                    self.events.put(event)
+            except BaseException as error:
+                self.crash = self.crash or error
+            finally:
+                self.status.in_speech = False
+                self.events.put(DONE)  # always: the main thread waits for it

@@ -100,7 +100,10 @@ class TextSink:
     def handle(self, event: Event) -> None:
         line = self._format(event)
         if line is not None:
-            print(line, file=self._stream, flush=True)
+            try:
+                print(line, file=self._stream, flush=True)
+            except OSError as error:  # a closed pipe (| head), a full disk
+                raise OutputError(f"writing to standard output failed: {error.strerror or error}") from None
 
     def _format(self, event: Event) -> str | None:
         if isinstance(event, UtteranceEnd):
@@ -117,4 +120,7 @@ class TextSink:
         return None
 
     def close(self) -> None:
-        self._stream.flush()
+        try:
+            self._stream.flush()
+        except OSError:
+            pass  # already reported by handle()
