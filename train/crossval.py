@@ -18,11 +18,13 @@ from emovox.train.calibration import expected_calibration_error, fit_temperature
 from emovox.train.corpora import LABELS, Utterance
 from emovox.train.fit import per_utterance
 from emovox.train.metrics import evaluate
-from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, export_model, full_model, onnx_probs,
-                                 raw_windows, train_on)
+from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, checkpoint_key, export_model, full_model,
+                                 onnx_probs, raw_windows, train_on)
 from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr
 
 METRIC_KEYS = ("ua", "wa", "macro_f1", "per_class_recall", "confusion")
+EVALUATION_VERSION = 1
+"""Bump when evaluate_fold's measurements change, so cached fold results are not reused."""
 BABBLE_SOURCES = 40
 """Training actors' RAVDESS files that babble noise is mixed from."""
 
@@ -41,10 +43,20 @@ def group_ua(items: list[Utterance], truth: np.ndarray, pred: np.ndarray, attrib
 
 
 def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, work_dir: Path, log: Log) -> dict:
-    """Train on the fold's training speakers, calibrate on its validation actors, score its test actors."""
+    """Train on the fold's training speakers, calibrate on its validation actors, score its test actors.
+
+    The result is cached beside the checkpoint (same recipe, same data, same evaluation code
+    version: same numbers), so ``ser-train ship`` after ``ser-train cv`` does not evaluate twice.
+    """
     train_idx, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
     if not test_idx or not val_idx:
         raise ValueError(f"fold {fold}: its test or validation actors are not in the data")
+    cached = (Path(cache_dir) / "evaluations" /
+              f"fold{fold}-v{EVALUATION_VERSION}-{checkpoint_key(recipe, corpus.items, train_idx)}.json")
+    if cached.exists():
+        result = json.loads(cached.read_text())
+        log(f"fold {fold}: UA {result['ua']:.3f} (evaluated earlier: {cached})")
+        return result
     began = time.monotonic()
     backbone = train_on(corpus, train_idx, recipe, cache_dir, log)
 
@@ -89,6 +101,8 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
         "int8_ua_by_snr": ua_against_snr(int8, test_items, talkers, recipe, seed=fold),
         "minutes": round((time.monotonic() - began) / 60, 1),
     }
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(result, indent=1) + "\n")
     log(f"fold {fold}: UA {result['ua']:.3f} WA {result['wa']:.3f} (int8 UA {result['int8']['ua']:.3f}, "
         f"parity {result['parity_same_top1']:.3f}), T {temperature:.2f}, "
         f"ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f}")

@@ -59,7 +59,7 @@ def load_corpus(items: list[Utterance], recipe: Recipe, cache_dir: Path, log: Lo
     return Corpus(items, logmel, owner)
 
 
-def _checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
+def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
     digest = hashlib.sha1(json.dumps(asdict(recipe), sort_keys=True).encode())
     for i in selected:
         digest.update(str(items[i].path).encode())
@@ -68,7 +68,7 @@ def _checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int])
 
 def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
     """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
-    checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{_checkpoint_key(recipe, corpus.items, selected)}.pt"
+    checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{checkpoint_key(recipe, corpus.items, selected)}.pt"
     model = CNNLSTM(recipe.frontend.n_mels, len(LABELS))
     if checkpoint.exists():
         log(f"reusing {checkpoint}")
