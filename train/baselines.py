@@ -4,7 +4,7 @@
     seed notebooks did, so copies of a test recording (and every test actor's voice) are trained on;
 (b) ``actor``: the 6 EmoBox folds; training actors' files with their copies, the 4 test actors'
     original files only.
-Each split is repeated 6 times (6 seeds for (a), the 6 folds for (b)): mean and std over them.
+Each split is repeated 6 times (6 seeds for (a), the 6 folds for (b)): mean and sample std over them.
 Features are standardised with statistics of the training rows only. Fixed epochs, no selection
 on test data (the seeds' own runs picked their best epoch on the test split; we do not).
 """
@@ -260,7 +260,8 @@ def run_baselines(items: list[Utterance], cache_dir: Path, log: Log = print,
                 log(f"{baseline.name} {protocol} {name}: UA {scores['ua']:.3f} ({runs[-1]['seconds']} s)")
             entry[protocol] = {"runs": runs, **{f"{m}_{stat}": round(float(fn([r[m] for r in runs])), 4)
                                                 for m in ("ua", "wa", "macro_f1")
-                                                for stat, fn in (("mean", np.mean), ("std", np.std))}}
+                                                for stat, fn in (("mean", np.mean),
+                                                                 ("std", lambda v: np.std(v, ddof=1)))}}
         report["baselines"][baseline.name] = entry
     return report
 
@@ -272,8 +273,9 @@ def write_baselines(report: dict, results_dir: Path, cnn_lstm: dict | None = Non
     """
     results_dir.mkdir(parents=True, exist_ok=True)
     existing = results_dir / "baselines.json"
-    if existing.exists():
-        earlier = json.loads(existing.read_text()).get("baselines", {})
+    earlier_report = json.loads(existing.read_text()) if existing.exists() else {}
+    if earlier_report.get("data") == report["data"]:  # same data: keep the baselines not run this time
+        earlier = earlier_report.get("baselines", {})
         merged = {**earlier, **report["baselines"]}
         report = {**report, "baselines": {b.name: merged[b.name] for b in BASELINES if b.name in merged}}
     (results_dir / "baselines.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -288,8 +290,8 @@ def baselines_markdown(report: dict, cnn_lstm: dict | None = None) -> str:
         a, b = entry["random"], entry["actor"]
         lines.append(f"| {entry['description']} | {cell(a, 'ua')} | {cell(a, 'wa')} | **{cell(b, 'ua')}** | "
                      f"{cell(b, 'wa')} | {cell(b, 'macro_f1')} | {a['ua_mean'] - b['ua_mean']:+.3f} |")
-    if cnn_lstm:
-        lines.append(f"| this project's CNN-LSTM (int8 file: {cnn_lstm.get('int8_ua_mean', float('nan')):.3f} UA) | "
+    if cnn_lstm and cnn_lstm.get("folds"):
+        lines.append(f"| this project's CNN-LSTM (trained on all 5 corpora; {cnn_lstm['n_folds']} of 6 folds) | "
                      f"not run | | **{cell(cnn_lstm, 'ua')}** | {cell(cnn_lstm, 'wa')} | "
                      f"{cell(cnn_lstm, 'macro_f1')} | |")
     lines += ["", report["protocols"]["random"] + ".", report["protocols"]["actor"] + ".",

@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed))
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
+    evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),
+                         "limit_per_speaker": args.limit_per_speaker, "files": len(items),
+                         "speakers": len({u.speaker for u in items})}
     write_cv_results(args.results, evaluation)
     if args.command == "ship":
         ship(corpus, recipe, evaluation, args.out, args.cache, print)

@@ -23,7 +23,7 @@ from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, checkpo
 from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr
 
 METRIC_KEYS = ("ua", "wa", "macro_f1", "per_class_recall", "confusion")
-EVALUATION_VERSION = 1
+EVALUATION_VERSION = 2
 """Bump when evaluate_fold's measurements change, so cached fold results are not reused."""
 BABBLE_SOURCES = 40
 """Training actors' RAVDESS files that babble noise is mixed from."""
@@ -64,7 +64,8 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
     val_truth = np.array([corpus.items[i].label_index for i in val_idx])
     val_logits = backbone_logits(backbone, val_logmel)
     temperature = fit_temperature(val_logits, val_owner, val_truth)
-    val_ua = evaluate(val_truth, utterance_probs(val_logits, val_owner, len(val_idx)).argmax(1), LABELS)["ua"]
+    val_ua = evaluate(val_truth, utterance_probs(val_logits, val_owner, len(val_idx), temperature).argmax(1),
+                      LABELS)["ua"]
 
     test_items = [corpus.items[i] for i in test_idx]
     truth = np.array([u.label_index for u in test_items])
@@ -110,11 +111,13 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    return round(float(np.mean(values)), 4), round(float(np.std(values)), 4)
+    """Mean and sample standard deviation (ddof=1; 0 for a single fold)."""
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return round(float(np.mean(values)), 4), round(spread, 4)
 
 
 def summarise(fold_results: list[dict]) -> dict:
-    """Mean and (population) std over the folds, never the best fold."""
+    """Mean and sample std over the folds, never the best fold."""
     if not fold_results:
         return {}
     out: dict = {"n_folds": len(fold_results)}
@@ -136,9 +139,11 @@ def summarise(fold_results: list[dict]) -> dict:
 
 
 PROTOCOL = ("EmoBox RAVDESS speaker-independent folds, 8 classes. Per fold: 4 test actors; the next fold's 4 "
-            "actors are validation (temperature fit, settings choice), never trained on; training uses every "
-            "other speaker of every corpus. Per-file label = mean of the tempered window probabilities, as "
-            "the runtime reports. Mean and population std over the folds.")
+            "actors are validation, never trained on: they fit the fold's temperature. (Settings may only be "
+            "chosen per fold on its own validation actors: the 6 validation sets together are all 24 actors, "
+            "so choosing on their mean would let every fold's test actors vote.) Training uses every other "
+            "speaker of every corpus. Per-file label = mean of the tempered window probabilities, as the "
+            "runtime reports. Mean and sample std (ddof=1) over the folds.")
 
 
 def cross_validate(corpus: Corpus, folds: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> dict:

@@ -75,11 +75,12 @@ def ua_against_snr(model_path: Path, test_items: list[Utterance], talker_items: 
 
 
 def summarise_snr(per_fold: list[dict[str, dict[str, float]]]) -> dict:
-    """Mean and std over folds per noise and SNR."""
+    """Mean and sample std (ddof=1) over folds per noise and SNR."""
     out: dict = {}
     for kind in per_fold[0]:
         out[kind] = {level: {"ua_mean": round(float(np.mean([f[kind][level] for f in per_fold])), 4),
-                             "ua_std": round(float(np.std([f[kind][level] for f in per_fold])), 4)}
+                             "ua_std": round(float(np.std([f[kind][level] for f in per_fold],
+                                                          ddof=1 if len(per_fold) > 1 else 0)), 4)}
                      for level in per_fold[0][kind]}
     return out
 

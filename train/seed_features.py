@@ -21,8 +21,8 @@ from emovox.train.seed import SEED_SAMPLE_RATE
 
 VERSIONS = ("original", "noise", "stretch_pitch")
 OFFSET_S, DURATION_S = 0.6, 2.5
-FRAMES = 79  # librosa's default hop (512) over 2.5 s at 16 kHz
-CACHE_VERSION = 1
+FRAMES = 98  # librosa's default hop (512), centred frames: 2.5 s -> 79, the 0.8x-stretched 3.125 s -> 98
+CACHE_VERSION = 2
 
 
 def seed_clip(audio: np.ndarray) -> np.ndarray:
@@ -83,9 +83,13 @@ def _file_features(job: tuple[int, str]) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def seed_feature_table(items: list[Utterance], cache_dir: Path, workers: int | None = None,
                        log=print) -> dict[str, np.ndarray]:
-    """Arrays over (file, version): ``frames`` [n, 3, 162, 79] float16 (vector = mean over valid frames),
+    """Arrays over (file, version): ``frames`` [n, 3, 162, 98] float16, zero after a clip's own frames
+    (vector = mean over its valid frames, all of them, as the seeds averaged),
     ``stats`` [n, 3, 6], ``lengths`` [n, 3] samples."""
-    digest = hashlib.sha1(f"{CACHE_VERSION}".encode())
+    import librosa
+
+    settings = [CACHE_VERSION, VERSIONS, OFFSET_S, DURATION_S, FRAMES, SEED_SAMPLE_RATE, librosa.__version__]
+    digest = hashlib.sha1(repr(settings).encode())
     for item in items:
         digest.update(f"{item.path}|{item.path.stat().st_size}\n".encode())
     cache_file = Path(cache_dir) / f"seed-{digest.hexdigest()[:16]}.npz"
