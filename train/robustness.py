@@ -98,7 +98,7 @@ def plot_snr(summary: dict, path: Path, title: str) -> None:
                       yerr=[levels[n]["ua_std"] for n in names], marker="o", capsize=3, label=f"{kind} noise")
         axes.set_xticks(range(len(names)), [n if n == "clean" else f"{n} dB" for n in names])
     axes.axhline(1 / len(LABELS), color="grey", linestyle=":", label="chance")
-    axes.set_ylabel("UA (6-fold mean ± std)")
+    axes.set_ylabel("UA (mean ± std over the folds)")
     axes.set_xlabel("signal-to-noise ratio")
     axes.set_ylim(0, 1)
     axes.legend()
