@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return _baselines(items, only, args)
     # torch is imported only now, so that usage errors stay fast
     from emovox.train.crossval import cross_validate, write_cv_results
-    from emovox.train.recipe import Recipe, load_corpus, ship
+    from emovox.train.recipe import Recipe, load_corpus, ship, training_commit
 
+    commit = training_commit()  # before this run writes results into the work tree
     recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed))
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                          "speakers": len({u.speaker for u in items})}
     write_cv_results(args.results, evaluation)
     if args.command == "ship":
-        ship(corpus, recipe, evaluation, args.out, args.cache, print)
+        ship(corpus, recipe, evaluation, args.out, args.cache, print, commit)
     return 0
 
 

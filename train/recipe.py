@@ -163,13 +163,14 @@ def describe_data(items: list[Utterance]) -> dict:
 
 
 def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_dir: Path = DEFAULT_CACHE,
-         log: Log = print) -> dict:
+         log: Log = print, commit: str | None = None) -> dict:
     """Train on every file, export at the cross-validated temperature, check parity, write metadata.
 
     ``evaluation`` is the cross-validation result (``crossval.cross_validate``): its numbers
     go into the metadata, and its mean validation-fitted temperature calibrates the file.
+    ``commit``: the work tree's commit as it was before the cross-validation wrote its results.
     """
-    commit = training_commit()  # before this run writes its outputs into the work tree
+    commit = commit or training_commit()  # read before the run wrote anything into the work tree
     items = corpus.items
     log("training the shipped model on all data")
     backbone = train_on(corpus, list(range(len(items))), recipe, cache_dir, log)
