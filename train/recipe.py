@@ -59,8 +59,16 @@ def load_corpus(items: list[Utterance], recipe: Recipe, cache_dir: Path, log: Lo
     return Corpus(items, logmel, owner)
 
 
+TRAINING_CODE = ("fit.py", "model.py")
+"""The modules that turn cached features into weights: part of every checkpoint's identity."""
+
+
 def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
+    """Recipe settings, training code and the selected files: an edited training loop never
+    reuses a checkpoint trained by the old one."""
     digest = hashlib.sha1(json.dumps(asdict(recipe), sort_keys=True).encode())
+    for name in TRAINING_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
     for i in selected:
         digest.update(str(items[i].path).encode())
     return digest.hexdigest()[:16]
