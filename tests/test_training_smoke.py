@@ -54,3 +54,16 @@ def test_baselines_run_under_both_protocols(tmp_path: Path) -> None:
         assert all(run["train_rows"] == 120 for run in by_actor["runs"])  # 20 actors x 2 files x 3 versions
         assert 0.0 <= by_actor["ua_mean"] <= 1.0
     assert "random split after augmentation" in (results / "baselines.md").read_text()
+
+
+def test_baselines_resume_from_finished_splits(tmp_path: Path, capsys) -> None:
+    """The slow baselines take hours on 2 cores: a second run reuses every finished split."""
+    arguments = ["baselines", "--data", str(DATA), "--limit-per-speaker", "2", "--only", "mlp",
+                 "--cache", str(tmp_path / "cache")]
+    assert ser_train([*arguments, "--results", str(tmp_path / "first")]) == 0
+    capsys.readouterr()
+    assert ser_train([*arguments, "--results", str(tmp_path / "second")]) == 0
+    log = capsys.readouterr().out
+    assert log.count("(cached)") == 12, log
+    first, second = (json.loads((tmp_path / run / "baselines.json").read_text()) for run in ("first", "second"))
+    assert first == second

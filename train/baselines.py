@@ -10,6 +10,7 @@ on test data (the seeds' own runs picked their best epoch on the test split; we 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ class Rows:
     """One row per (file, version)."""
 
     vectors: np.ndarray   # [n, 162]
-    frames: np.ndarray    # [n, 162, 79] float16
+    frames: np.ndarray    # [n, 162, 98] float16, zero after a clip's own frames
     stats: np.ndarray     # [n, 6]
     gender: np.ndarray    # [n] 1 male, 0 female (oracle, as SER-FusionNet used it)
     labels: np.ndarray    # [n]
@@ -119,7 +120,7 @@ class FusionNet(nn.Module):
 
 
 class SpectrogramCNN(nn.Module):
-    """A small 2-D CNN on the log-mel spectrogram (mel bands averaged in pairs: 64 x 79); its 32-value
+    """A small 2-D CNN on the log-mel spectrogram (mel bands averaged in pairs: 64 x 98); its 32-value
     embedding feeds gradient-boosted trees."""
 
     def __init__(self) -> None:
@@ -235,6 +236,18 @@ def splits(rows: Rows, items: list[Utterance], protocol: str) -> list[tuple[str,
     return out
 
 
+def _run_key(items: list[Utterance], train: np.ndarray, test: np.ndarray) -> str:
+    """This module's code, the files and the split: a finished split is reused, so a run of the slow
+    baselines (hours on 2 cores) resumes where it stopped; any edit here runs everything again."""
+    digest = hashlib.sha1(Path(__file__).read_bytes())
+    digest.update(torch.__version__.encode())
+    for item in items:
+        digest.update(f"{item.path}\n".encode())
+    digest.update(train.tobytes())
+    digest.update(test.tobytes())
+    return digest.hexdigest()[:16]
+
+
 def run_baselines(items: list[Utterance], cache_dir: Path, log: Log = print,
                   names: tuple[str, ...] = tuple(b.name for b in BASELINES)) -> dict:
     torch.set_num_threads(1)
@@ -244,11 +257,18 @@ def run_baselines(items: list[Utterance], cache_dir: Path, log: Log = print,
                                   "actor": "EmoBox folds 1-6: 4 test actors' original files; training actors' "
                                            "files and copies"},
                     "baselines": {}}
+    runs_dir = Path(cache_dir) / "baseline-runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
     for baseline in (b for b in BASELINES if b.name in names):
         entry: dict = {"description": baseline.description, "epochs": baseline.epochs}
         for protocol in ("random", "actor"):
             runs = []
             for k, (name, train, test) in enumerate(splits(rows, items, protocol), start=1):
+                done = runs_dir / f"{baseline.name}-{protocol}-{k}-{_run_key(items, train, test)}.json"
+                if done.exists():
+                    runs.append(json.loads(done.read_text()))
+                    log(f"{baseline.name} {protocol} {name}: UA {runs[-1]['ua']:.3f} (cached)")
+                    continue
                 began = time.monotonic()
                 x_train, x_test = baseline.inputs(rows, train, test)
                 model = _fit(baseline, x_train, rows.labels[train], seed=k)
@@ -257,6 +277,7 @@ def run_baselines(items: list[Utterance], cache_dir: Path, log: Log = print,
                 runs.append({"split": name, "train_rows": len(train), "test_rows": len(test),
                              **{m: round(scores[m], 4) for m in ("ua", "wa", "macro_f1")},
                              "seconds": round(time.monotonic() - began, 1)})
+                done.write_text(json.dumps(runs[-1]) + "\n")
                 log(f"{baseline.name} {protocol} {name}: UA {scores['ua']:.3f} ({runs[-1]['seconds']} s)")
             entry[protocol] = {"runs": runs, **{f"{m}_{stat}": round(float(fn([r[m] for r in runs])), 4)
                                                 for m in ("ua", "wa", "macro_f1")
