@@ -41,6 +41,11 @@ def test_bad_corpus_name_is_a_usage_error(capsys) -> None:
     assert "unknown corpus" in capsys.readouterr().err
 
 
+def test_noise_probability_outside_0_1_is_a_usage_error(capsys) -> None:
+    assert ser_train(["cv", "--data", str(DATA), "--noise-probability", "1.5"]) == 2
+    assert "--noise-probability is a share" in capsys.readouterr().err
+
+
 def test_baselines_run_under_both_protocols(tmp_path: Path) -> None:
     results = tmp_path / "results"
     status = ser_train(["baselines", "--data", str(DATA), "--limit-per-speaker", "2", "--only", "mlp,fusionnet",

@@ -37,6 +37,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--folds", default=ALL_FOLDS, help="EmoBox folds to evaluate (default %(default)s)")
     command.add_argument("--epochs", type=int, default=TrainSettings.epochs)
     command.add_argument("--seed", type=int, default=TrainSettings.seed)
+    command.add_argument("--noise-probability", type=float, default=TrainSettings.noise_probability,
+                         help="share of training windows mixed with white noise or babble at a random SNR "
+                              "(default %(default)s; an experiment: write it to its own --results)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             folds = [int(f) for f in args.folds.split(",") if f.strip()]
             if any(f not in EMOBOX_TEST_ACTORS for f in folds):
                 raise ValueError(f"folds are 1-{len(EMOBOX_TEST_ACTORS)}, got {args.folds!r}")
+            if not 0.0 <= args.noise_probability <= 1.0:
+                raise ValueError(f"--noise-probability is a share (0-1), got {args.noise_probability}")
         items = _limit(load_corpora(args.data, names), args.limit_per_speaker)
     except (ValueError, FileNotFoundError) as error:
         print(f"ser-train: error: {error}", file=sys.stderr)
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     from emovox.train.recipe import Recipe, load_corpus, ship, training_commit
 
     commit = training_commit()  # before this run writes results into the work tree
-    recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed))
+    recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed,
+                                  noise_probability=args.noise_probability))
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

@@ -9,7 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from emovox.train.model import CNNLSTM
+from emovox.train.model import CNNLSTM, FrontendSpec, LogMel
+
+BABBLE_TALKERS = 4
+"""Windows summed into one babble noise, as many talkers as the robustness test's babble."""
+WHITE_NOISE_WINDOWS = 128
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class TrainSettings:
     """SpecAugment: time masks per example (up to 10 frames each)."""
     gain_db: float = 6.0
     """Random level change, +-dB, applied in the log-mel domain."""
+    noise_probability: float = 0.0
+    """Share of training windows mixed with white noise or babble (0: off, as in the v1 recipe)."""
+    noise_snr_db: tuple[float, float] = (0.0, 30.0)
+    """The mixing SNR is drawn uniformly from this range (dB)."""
     seed: int = 0
     threads: int = 2
 
@@ -52,6 +60,40 @@ def spec_augment(batch: torch.Tensor, settings: TrainSettings, generator: torch.
     return batch
 
 
+def white_noise_power(frontend: FrontendSpec, frames: int, seed: int) -> torch.Tensor:
+    """Mel power of white noise [WHITE_NOISE_WINDOWS, n_mels, frames], through the model's own front end."""
+    samples = (frames - 1) * frontend.hop_length + frontend.win_length
+    noise = torch.randn(WHITE_NOISE_WINDOWS, samples, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return (torch.exp(LogMel(frontend)(noise)) - frontend.log_floor).clamp(min=0)
+
+
+def mix_noise(batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
+              white: torch.Tensor, log_floor: float) -> torch.Tensor:
+    """Additive noise at a random SNR on cached log-mels: speech and noise powers add in each mel
+    band (their cross term averages out over a band's bins), so no waveform has to be cached.
+
+    Half the noisy windows get white noise, half babble: the sum of ``BABBLE_TALKERS`` other windows of
+    the batch (other training utterances), each at unit power, as the robustness test builds it.
+    The SNR is mean speech power over mean noise power in the window.
+    """
+    b = batch.shape[0]
+    noisy = torch.rand(b, generator=generator) < settings.noise_probability
+    use_babble = torch.rand(b, generator=generator) < 0.5
+    low, high = settings.noise_snr_db
+    snr_db = low + (high - low) * torch.rand(b, generator=generator)
+    speech = (torch.exp(batch) - log_floor).clamp(min=0)
+    noise = white[torch.randint(0, len(white), (b,), generator=generator)]
+    if b > 1:
+        unit = speech / (speech.mean(dim=(1, 2), keepdim=True) + 1e-12)
+        shifts = torch.randint(1, b, (BABBLE_TALKERS,), generator=generator)
+        babble = sum(unit.roll(int(shift), dims=0) for shift in shifts)
+        noise = torch.where(use_babble[:, None, None], babble, noise)
+    gain = speech.mean(dim=(1, 2)) / (noise.mean(dim=(1, 2)) + 1e-12) / 10 ** (snr_db / 10)
+    mixed = torch.log(speech + gain[:, None, None] * noise + log_floor)
+    return torch.where(noisy[:, None, None], mixed, batch)
+
+
 def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
     """Inverse frequency (normalised to mean 1 over present classes): UA counts every class alike."""
     counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
@@ -60,13 +102,14 @@ def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
 
 
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
-                   log_floor: float, log: Callable[[str], None] = print) -> CNNLSTM:
+                   frontend: FrontendSpec, log: Callable[[str], None] = print) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window."""
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
     model = CNNLSTM(logmel.shape[1], n_classes)
     features = torch.from_numpy(logmel)
+    white = white_noise_power(frontend, logmel.shape[2], settings.seed) if settings.noise_probability else None
     labels = torch.from_numpy(targets.astype(np.int64))
     steps_per_epoch = (len(features) + settings.batch_size - 1) // settings.batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
@@ -81,7 +124,10 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
         order = torch.randperm(len(features), generator=generator)
         for step in range(steps_per_epoch):
             index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
-            batch = spec_augment(features[index].float(), settings, generator, log_floor)
+            batch = features[index].float()
+            if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
+                batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
+            batch = spec_augment(batch, settings, generator, frontend.log_floor)
             loss = loss_fn(model(batch), labels[index])
             optimizer.zero_grad()
             loss.backward()

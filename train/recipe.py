@@ -84,7 +84,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         return model.eval()
     logmel, labels, _ = corpus.windows_of(selected)
     log(f"training on {len(selected)} files ({len(logmel)} windows)")
-    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend.log_floor, log)
+    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
