@@ -13,11 +13,10 @@ import numpy as np
 from emovox.realtime.vad import speech_span
 from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.features import utterance_windows
-from emovox.train.fit import per_utterance
+from emovox.train.fit import BABBLE_TALKERS, per_utterance
 from emovox.train.metrics import evaluate
 
 SNRS_DB = (20, 10, 5, 0)
-BABBLE_TALKERS = 4
 
 
 def _looped(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
