@@ -72,3 +72,24 @@ def test_baselines_resume_from_finished_splits(tmp_path: Path, capsys) -> None:
     assert log.count("(cached)") == 12, log
     first, second = (json.loads((tmp_path / run / "baselines.json").read_text()) for run in ("first", "second"))
     assert first == second
+
+
+def test_cv_leaves_a_corpus_out_of_training_and_mixes_up(tmp_path: Path) -> None:
+    """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup runs through the same loop."""
+    results = tmp_path / "results"
+    status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess,tess", "--leave-out", "tess",
+                        "--mixup-alpha", "0.4", "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
+                        "--results", str(results), "--cache", str(tmp_path / "cache")])
+    assert status == 0
+    fold = json.loads((results / "ravdess_cv.json").read_text())["folds"][0]
+    assert fold["train_files"] == 16 * 2  # the 16 training actors' files only, no TESS speaker's
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--leave-out", "ravdess", "--leave-out takes"),
+    ("--noise-snr-db", "30,10", "LOW above HIGH"),
+    ("--mixup-alpha", "-1", "--mixup-alpha is a Beta parameter"),
+])
+def test_bad_experiment_settings_are_usage_errors(capsys, flag: str, value: str, message: str) -> None:
+    assert ser_train(["cv", "--data", str(DATA), flag, value]) == 2
+    assert message in capsys.readouterr().err

@@ -40,6 +40,12 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--noise-probability", type=float, default=TrainSettings.noise_probability,
                          help="share of training windows mixed with white noise or babble at a random SNR "
                               "(default %(default)s; an experiment: write it to its own --results)")
+    command.add_argument("--noise-snr-db", default="{},{}".format(*TrainSettings.noise_snr_db),
+                         help="LOW,HIGH: the mixing SNR range in dB (default %(default)s)")
+    command.add_argument("--mixup-alpha", type=float, default=TrainSettings.mixup_alpha,
+                         help="mixup of training windows at Beta(a, a) weights (default %(default)s: off)")
+    command.add_argument("--leave-out", default="",
+                         help="comma-separated corpora loaded but never trained on (e.g. tess; default: none)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     baselines.add_argument("--only", default=",".join(BASELINE_NAMES),
                            help="comma-separated baselines (default: all of %(default)s)")
     return parser
+
+
+def _snr_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--noise-snr-db takes LOW,HIGH in dB, got {text!r}") from None
+    if low > high:
+        raise ValueError(f"--noise-snr-db: LOW above HIGH in {text!r}")
+    return low, high
 
 
 def _limit(items, per_speaker: int):
@@ -86,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"folds are 1-{len(EMOBOX_TEST_ACTORS)}, got {args.folds!r}")
             if not 0.0 <= args.noise_probability <= 1.0:
                 raise ValueError(f"--noise-probability is a share (0-1), got {args.noise_probability}")
+            snr_range = _snr_range(args.noise_snr_db)
+            if args.mixup_alpha < 0:
+                raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
+            left_out = tuple(n.strip() for n in args.leave_out.split(",") if n.strip())
+            if any(n not in names for n in left_out) or "ravdess" in left_out:
+                raise ValueError(f"--leave-out takes loaded corpora other than ravdess, got {args.leave_out!r}")
         items = _limit(load_corpora(args.data, names), args.limit_per_speaker)
     except (ValueError, FileNotFoundError) as error:
         print(f"ser-train: error: {error}", file=sys.stderr)
@@ -98,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
 
     commit = training_commit()  # before this run writes results into the work tree
     recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed,
-                                  noise_probability=args.noise_probability))
+                                  noise_probability=args.noise_probability, noise_snr_db=snr_range,
+                                  mixup_alpha=args.mixup_alpha),
+                    left_out_of_training=left_out)
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

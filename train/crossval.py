@@ -49,6 +49,7 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
     version: same numbers), so ``ser-train ship`` after ``ser-train cv`` does not evaluate twice.
     """
     train_idx, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
+    train_idx = recipe.trainable(corpus.items, train_idx)
     if not test_idx or not val_idx:
         raise ValueError(f"fold {fold}: its test or validation actors are not in the data")
     cached = (Path(cache_dir) / "evaluations" /

@@ -36,6 +36,9 @@ class TrainSettings:
     """Share of training windows mixed with white noise or babble (0: off, as in the v1 recipe)."""
     noise_snr_db: tuple[float, float] = (0.0, 30.0)
     """The mixing SNR is drawn uniformly from this range (dB)."""
+    mixup_alpha: float = 0.0
+    """Mixup: each batch is blended with a shuffled copy of itself, log-mels and labels, at a weight
+    drawn from Beta(alpha, alpha) (0: off, as in the v1 recipe)."""
     seed: int = 0
     threads: int = 2
 
@@ -83,15 +86,28 @@ def mix_noise(batch: torch.Tensor, settings: TrainSettings, generator: torch.Gen
     low, high = settings.noise_snr_db
     snr_db = low + (high - low) * torch.rand(b, generator=generator)
     speech = (torch.exp(batch) - log_floor).clamp(min=0)
+    speech_power = speech.mean(dim=(1, 2))
     noise = white[torch.randint(0, len(white), (b,), generator=generator)]
     if b > 1:
-        unit = speech / (speech.mean(dim=(1, 2), keepdim=True) + 1e-12)
+        unit = speech / (speech_power[:, None, None] + 1e-12)
         shifts = torch.randint(1, b, (BABBLE_TALKERS,), generator=generator)
         babble = sum(unit.roll(int(shift), dims=0) for shift in shifts)
         noise = torch.where(use_babble[:, None, None], babble, noise)
-    gain = speech.mean(dim=(1, 2)) / (noise.mean(dim=(1, 2)) + 1e-12) / 10 ** (snr_db / 10)
+    gain = speech_power / (noise.mean(dim=(1, 2)) + 1e-12) / 10 ** (snr_db / 10)
     mixed = torch.log(speech + gain[:, None, None] * noise + log_floor)
     return torch.where(noisy[:, None, None], mixed, batch)
+
+
+def mixup_loss(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module,
+               alpha: float, generator: torch.Generator) -> torch.Tensor:
+    """Blend the batch with a shuffled copy of itself at one Beta(alpha, alpha) weight; the loss
+    blends both label sets alike (mixup: smoother class boundaries from few speakers)."""
+    # torch's Beta takes no generator: seed numpy's from ours, so the run stays reproducible
+    draw = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    weight = float(np.random.default_rng(draw).beta(alpha, alpha))
+    partner = torch.randperm(len(batch), generator=generator)
+    logits = model(weight * batch + (1 - weight) * batch[partner])
+    return weight * loss_fn(logits, targets) + (1 - weight) * loss_fn(logits, targets[partner])
 
 
 def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -128,7 +144,10 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
                 batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
             batch = spec_augment(batch, settings, generator, frontend.log_floor)
-            loss = loss_fn(model(batch), labels[index])
+            if settings.mixup_alpha:  # off: no random draws, as above
+                loss = mixup_loss(model, batch, labels[index], loss_fn, settings.mixup_alpha, generator)
+            else:
+                loss = loss_fn(model(batch), labels[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

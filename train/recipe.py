@@ -34,6 +34,12 @@ class Recipe:
     train: TrainSettings = field(default_factory=TrainSettings)
     calibration_files: int = 200
     """Training files whose windows calibrate the static int8 activations."""
+    left_out_of_training: tuple[str, ...] = ()
+    """Corpora loaded (RAVDESS is still tested) but never trained on: an experiment, e.g. TESS out."""
+
+    def trainable(self, items: list[Utterance], selected: list[int]) -> list[int]:
+        """The selected utterances this recipe may train on."""
+        return [i for i in selected if items[i].corpus not in self.left_out_of_training]
 
 
 @dataclass
@@ -181,7 +187,7 @@ def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_
     commit = commit or training_commit()  # read before the run wrote anything into the work tree
     items = corpus.items
     log("training the shipped model on all data")
-    backbone = train_on(corpus, list(range(len(items))), recipe, cache_dir, log)
+    backbone = train_on(corpus, recipe.trainable(items, list(range(len(items)))), recipe, cache_dir, log)
     temperature = float(evaluation.get("temperature_mean", 1.0))
     model = full_model(backbone, recipe, temperature)
     stem = DEFAULT_MODEL.removesuffix(".int8.onnx")
