@@ -39,6 +39,9 @@ class TrainSettings:
     mixup_alpha: float = 0.0
     """Mixup: each batch is blended with a shuffled copy of itself, log-mels and labels, at a weight
     drawn from Beta(alpha, alpha) (0: off, as in the v1 recipe)."""
+    mask_absent_labels: bool = False
+    """Each window's softmax spans only the classes its corpus labels (TurEV has no neutral, nEMO no
+    disgust...): a corpus is never taught "not X" for an X it could not say. Off in the v1 recipe."""
     seed: int = 0
     threads: int = 2
 
@@ -98,8 +101,28 @@ def mix_noise(batch: torch.Tensor, settings: TrainSettings, generator: torch.Gen
     return torch.where(noisy[:, None, None], mixed, batch)
 
 
-def mixup_loss(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module,
-               alpha: float, generator: torch.Generator) -> torch.Tensor:
+class WindowLoss:
+    """Class-weighted, label-smoothed cross-entropy; given ``allowed`` [B, classes], each window's
+    softmax and smoothing span only the classes its corpus can label."""
+
+    def __init__(self, weight: torch.Tensor, smoothing: float) -> None:
+        self.weight, self.smoothing = weight, smoothing
+        self.plain = nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor,
+                 allowed: torch.Tensor | None = None) -> torch.Tensor:
+        if allowed is None:
+            return self.plain(logits, targets)  # the v1 recipe's loss, bit for bit
+        log_probs = torch.log_softmax(logits.masked_fill(~allowed, -1e9), dim=1).masked_fill(~allowed, 0.0)
+        nll = -log_probs.gather(1, targets[:, None]).squeeze(1)
+        uniform = -log_probs.sum(dim=1) / allowed.sum(dim=1)
+        per_window = (1 - self.smoothing) * nll + self.smoothing * uniform
+        weights = self.weight[targets]
+        return (weights * per_window).sum() / weights.sum()
+
+
+def mixup_loss(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor | None,
+               loss_fn: WindowLoss, alpha: float, generator: torch.Generator) -> torch.Tensor:
     """Blend the batch with a shuffled copy of itself at one Beta(alpha, alpha) weight; the loss
     blends both label sets alike (mixup: smoother class boundaries from few speakers)."""
     # torch's Beta takes no generator: seed numpy's from ours, so the run stays reproducible
@@ -107,7 +130,9 @@ def mixup_loss(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, los
     weight = float(np.random.default_rng(draw).beta(alpha, alpha))
     partner = torch.randperm(len(batch), generator=generator)
     logits = model(weight * batch + (1 - weight) * batch[partner])
-    return weight * loss_fn(logits, targets) + (1 - weight) * loss_fn(logits, targets[partner])
+    partner_allowed = None if allowed is None else allowed[partner]
+    return (weight * loss_fn(logits, targets, allowed)
+            + (1 - weight) * loss_fn(logits, targets[partner], partner_allowed))
 
 
 def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -118,8 +143,12 @@ def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
 
 
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
-                   frontend: FrontendSpec, log: Callable[[str], None] = print) -> CNNLSTM:
-    """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window."""
+                   frontend: FrontendSpec, log: Callable[[str], None] = print,
+                   allowed: np.ndarray | None = None) -> CNNLSTM:
+    """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
+
+    ``allowed`` [n, classes] bool: the classes each window's corpus labels; used only when
+    ``settings.mask_absent_labels`` is on."""
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -132,8 +161,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                                   weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
                                                    total_steps=settings.epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(targets, n_classes),
-                                  label_smoothing=settings.label_smoothing)
+    loss_fn = WindowLoss(class_weights(targets, n_classes), settings.label_smoothing)
+    masks = torch.from_numpy(allowed) if settings.mask_absent_labels and allowed is not None else None
     for epoch in range(settings.epochs):
         model.train()
         began, total = time.monotonic(), 0.0
@@ -144,10 +173,12 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
                 batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
             batch = spec_augment(batch, settings, generator, frontend.log_floor)
+            batch_allowed = None if masks is None else masks[index]
             if settings.mixup_alpha:  # off: no random draws, as above
-                loss = mixup_loss(model, batch, labels[index], loss_fn, settings.mixup_alpha, generator)
+                loss = mixup_loss(model, batch, labels[index], batch_allowed, loss_fn, settings.mixup_alpha,
+                                  generator)
             else:
-                loss = loss_fn(model(batch), labels[index])
+                loss = loss_fn(model(batch), labels[index], batch_allowed)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

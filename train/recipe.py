@@ -88,12 +88,21 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         log(f"reusing {checkpoint}")
         model.load_state_dict(torch.load(checkpoint))
         return model.eval()
-    logmel, labels, _ = corpus.windows_of(selected)
+    logmel, labels, owner = corpus.windows_of(selected)
     log(f"training on {len(selected)} files ({len(logmel)} windows)")
-    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log)
+    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log,
+                           allowed=corpus_label_masks([corpus.items[i] for i in selected])[owner])
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
+
+
+def corpus_label_masks(items: list[Utterance]) -> np.ndarray:
+    """[utterances, classes] bool: the classes that each utterance's corpus labels in ``items``."""
+    present: dict[str, np.ndarray] = {}
+    for u in items:
+        present.setdefault(u.corpus, np.zeros(len(LABELS), dtype=bool))[u.label_index] = True
+    return np.stack([present[u.corpus] for u in items]) if items else np.zeros((0, len(LABELS)), dtype=bool)
 
 
 def full_model(backbone: CNNLSTM, recipe: Recipe, temperature: float = 1.0) -> EmotionModel:
