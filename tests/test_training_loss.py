@@ -1,35 +1,38 @@
-"""The training loss's corpus label mask, and mixup's reproducibility."""
+"""The training loss: corpus label masks, per-corpus class balance, and mixup's reproducibility."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the [train] extra")
 
 from emovox.train.corpora import LABELS, Utterance  # noqa: E402
-from emovox.train.fit import WindowLoss, mixup_loss  # noqa: E402
+from emovox.train.fit import WindowLoss, mixup_loss, per_corpus_class_weights  # noqa: E402
 from emovox.train.recipe import corpus_label_masks  # noqa: E402
 
+EVERY_ROW = torch.arange(16)
 
-def test_all_classes_allowed_is_plain_label_smoothed_cross_entropy() -> None:
+
+def test_all_classes_allowed_at_equal_weights_is_plain_label_smoothed_cross_entropy() -> None:
     logits, targets = torch.randn(16, 8, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 8
-    loss = WindowLoss(torch.ones(8), smoothing=0.1)
-    masked = loss(logits, targets, torch.ones(16, 8, dtype=torch.bool))
-    assert masked.item() == pytest.approx(loss.plain(logits, targets).item(), rel=1e-5)
+    loss = WindowLoss(targets, torch.ones(8), 0.1, allowed=torch.ones(16, 8, dtype=torch.bool))
+    assert loss(logits, EVERY_ROW).item() == pytest.approx(loss.plain(logits, targets).item(), rel=1e-5)
+    weighted = WindowLoss(targets, torch.ones(8), 0.1, window_weight=torch.ones(16))
+    assert weighted(logits, EVERY_ROW).item() == pytest.approx(loss.plain(logits, targets).item(), rel=1e-5)
 
 
 def test_a_class_the_corpus_cannot_label_gets_no_gradient_and_no_loss() -> None:
     logits = torch.randn(4, 8, generator=torch.Generator().manual_seed(1), requires_grad=True)
     allowed = torch.ones(4, 8, dtype=torch.bool)
     allowed[:, 0] = False  # e.g. TurEV: no neutral
-    targets = torch.tensor([1, 2, 3, 4])
-    loss = WindowLoss(torch.rand(8) + 0.5, smoothing=0.1)(logits, targets, allowed)
-    loss.backward()
-    assert torch.isfinite(loss)
+    loss = WindowLoss(torch.tensor([1, 2, 3, 4]), torch.rand(8) + 0.5, 0.1, allowed=allowed)
+    value = loss(logits, torch.arange(4))
+    value.backward()
+    assert torch.isfinite(value)
     assert torch.all(logits.grad[:, 0] == 0)
     raised = logits.detach().clone()
     raised[:, 0] += 50.0  # the absent class's logit does not change the loss at all
-    assert WindowLoss(torch.ones(8), 0.1)(raised, targets, allowed).item() == pytest.approx(
-        WindowLoss(torch.ones(8), 0.1)(logits.detach(), targets, allowed).item(), rel=1e-6)
+    assert loss(raised, torch.arange(4)).item() == pytest.approx(value.item(), rel=1e-6)
 
 
 def test_label_masks_follow_what_each_corpus_labels() -> None:
@@ -41,12 +44,22 @@ def test_label_masks_follow_what_each_corpus_labels() -> None:
     assert {LABELS[i] for i in range(len(LABELS)) if masks[2, i]} == {"neutral", "calm"}
 
 
+def test_per_corpus_balance_gives_each_class_of_a_corpus_equal_total_weight() -> None:
+    # corpus 0: class 1 three times as common as class 0; corpus 1: only class 1
+    targets = np.array([0, 1, 1, 1, 1, 1])
+    corpus_ids = np.array([0, 0, 0, 0, 1, 1])
+    weights = per_corpus_class_weights(targets, corpus_ids).numpy()
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[0] == pytest.approx(weights[1:4].sum())  # class 0 of corpus 0 == class 1 of corpus 0
+    assert weights[4:].sum() == pytest.approx(weights[0])  # corpus 1's one class weighs as one class
+
+
 def test_mixup_is_reproducible_from_the_generator() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8))
-    batch, targets = torch.randn(6, 3, 4), torch.arange(6)
-    loss = WindowLoss(torch.ones(8), 0.1)
-    first = mixup_loss(model, batch, targets, None, loss, 0.4, torch.Generator().manual_seed(3))
-    second = mixup_loss(model, batch, targets, None, loss, 0.4, torch.Generator().manual_seed(3))
-    other = mixup_loss(model, batch, targets, None, loss, 0.4, torch.Generator().manual_seed(4))
+    batch, index = torch.randn(6, 3, 4), torch.arange(6)
+    loss = WindowLoss(torch.arange(6), torch.ones(8), 0.1)
+    first = mixup_loss(model, batch, index, loss, 0.4, torch.Generator().manual_seed(3))
+    second = mixup_loss(model, batch, index, loss, 0.4, torch.Generator().manual_seed(3))
+    other = mixup_loss(model, batch, index, loss, 0.4, torch.Generator().manual_seed(4))
     assert first.item() == second.item() != other.item()

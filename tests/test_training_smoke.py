@@ -75,11 +75,11 @@ def test_baselines_resume_from_finished_splits(tmp_path: Path, capsys) -> None:
 
 
 def test_cv_leaves_a_corpus_out_of_training_and_mixes_up(tmp_path: Path) -> None:
-    """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup and the corpus label mask
-    run through the same loop."""
+    """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup, the corpus label mask and
+    the per-corpus class balance run through the same loop."""
     results = tmp_path / "results"
     status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess,tess", "--leave-out", "tess",
-                        "--mixup-alpha", "0.4", "--mask-absent-labels", "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
+                        "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus", "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
                         "--results", str(results), "--cache", str(tmp_path / "cache")])
     assert status == 0
     fold = json.loads((results / "ravdess_cv.json").read_text())["folds"][0]

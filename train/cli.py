@@ -46,6 +46,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
                          help="mixup of training windows at Beta(a, a) weights (default %(default)s: off)")
     command.add_argument("--mask-absent-labels", action="store_true",
                          help="each training window's softmax spans only the classes its corpus labels")
+    command.add_argument("--class-balance", choices=("pooled", "per_corpus"), default=TrainSettings.class_balance,
+                         help="loss weights: inverse class frequency over all windows, or within each corpus "
+                              "(default %(default)s)")
     command.add_argument("--leave-out", default="",
                          help="comma-separated corpora loaded but never trained on (e.g. tess; default: none)")
 
@@ -123,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     commit = training_commit()  # before this run writes results into the work tree
     recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed,
                                   noise_probability=args.noise_probability, noise_snr_db=snr_range,
-                                  mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels),
+                                  mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
+                                  class_balance=args.class_balance),
                     left_out_of_training=left_out)
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)

@@ -42,6 +42,9 @@ class TrainSettings:
     mask_absent_labels: bool = False
     """Each window's softmax spans only the classes its corpus labels (TurEV has no neutral, nEMO no
     disgust...): a corpus is never taught "not X" for an X it could not say. Off in the v1 recipe."""
+    class_balance: str = "pooled"
+    """Loss weights: "pooled", each class's inverse frequency over all training windows (v1), or
+    "per_corpus", each (corpus, class) pair's, so that no corpus's label set tilts another's classes."""
     seed: int = 0
     threads: int = 2
 
@@ -102,27 +105,34 @@ def mix_noise(batch: torch.Tensor, settings: TrainSettings, generator: torch.Gen
 
 
 class WindowLoss:
-    """Class-weighted, label-smoothed cross-entropy; given ``allowed`` [B, classes], each window's
-    softmax and smoothing span only the classes its corpus can label."""
+    """Label-smoothed cross-entropy over the training windows, called with a batch's row indices.
 
-    def __init__(self, weight: torch.Tensor, smoothing: float) -> None:
-        self.weight, self.smoothing = weight, smoothing
-        self.plain = nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+    Each window is weighted by its class's inverse frequency (v1), or, given ``window_weight``, by
+    its own weight; given ``allowed`` [windows, classes], its softmax and smoothing span only the
+    classes its corpus can label.
+    """
 
-    def __call__(self, logits: torch.Tensor, targets: torch.Tensor,
-                 allowed: torch.Tensor | None = None) -> torch.Tensor:
-        if allowed is None:
+    def __init__(self, targets: torch.Tensor, class_weight: torch.Tensor, smoothing: float,
+                 allowed: torch.Tensor | None = None, window_weight: torch.Tensor | None = None) -> None:
+        self.targets, self.class_weight, self.smoothing = targets, class_weight, smoothing
+        self.allowed, self.window_weight = allowed, window_weight
+        self.plain = nn.CrossEntropyLoss(weight=class_weight, label_smoothing=smoothing)
+
+    def __call__(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        targets = self.targets[index]
+        if self.allowed is None and self.window_weight is None:
             return self.plain(logits, targets)  # the v1 recipe's loss, bit for bit
+        allowed = torch.ones_like(logits, dtype=torch.bool) if self.allowed is None else self.allowed[index]
         log_probs = torch.log_softmax(logits.masked_fill(~allowed, -1e9), dim=1).masked_fill(~allowed, 0.0)
         nll = -log_probs.gather(1, targets[:, None]).squeeze(1)
         uniform = -log_probs.sum(dim=1) / allowed.sum(dim=1)
         per_window = (1 - self.smoothing) * nll + self.smoothing * uniform
-        weights = self.weight[targets]
+        weights = self.class_weight[targets] if self.window_weight is None else self.window_weight[index]
         return (weights * per_window).sum() / weights.sum()
 
 
-def mixup_loss(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor | None,
-               loss_fn: WindowLoss, alpha: float, generator: torch.Generator) -> torch.Tensor:
+def mixup_loss(model: nn.Module, batch: torch.Tensor, index: torch.Tensor, loss_fn: WindowLoss,
+               alpha: float, generator: torch.Generator) -> torch.Tensor:
     """Blend the batch with a shuffled copy of itself at one Beta(alpha, alpha) weight; the loss
     blends both label sets alike (mixup: smoother class boundaries from few speakers)."""
     # torch's Beta takes no generator: seed numpy's from ours, so the run stays reproducible
@@ -130,9 +140,7 @@ def mixup_loss(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, all
     weight = float(np.random.default_rng(draw).beta(alpha, alpha))
     partner = torch.randperm(len(batch), generator=generator)
     logits = model(weight * batch + (1 - weight) * batch[partner])
-    partner_allowed = None if allowed is None else allowed[partner]
-    return (weight * loss_fn(logits, targets, allowed)
-            + (1 - weight) * loss_fn(logits, targets[partner], partner_allowed))
+    return weight * loss_fn(logits, index) + (1 - weight) * loss_fn(logits, index[partner])
 
 
 def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -142,13 +150,23 @@ def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
+def per_corpus_class_weights(targets: np.ndarray, corpus_ids: np.ndarray) -> torch.Tensor:
+    """Per window: the inverse frequency of its (corpus, class) pair, mean 1 over the windows.
+    Each corpus is class-balanced within itself, whatever the other corpora label."""
+    pairs = corpus_ids.astype(np.int64) * (int(targets.max()) + 1) + targets
+    _, inverse, counts = np.unique(pairs, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse]
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
-                   allowed: np.ndarray | None = None) -> CNNLSTM:
+                   allowed: np.ndarray | None = None, corpus_ids: np.ndarray | None = None) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
-    ``allowed`` [n, classes] bool: the classes each window's corpus labels; used only when
-    ``settings.mask_absent_labels`` is on."""
+    ``allowed`` [n, classes] bool, the classes each window's corpus labels, and ``corpus_ids`` [n],
+    each window's corpus: used only when ``settings.mask_absent_labels`` is on, or the class balance
+    is per corpus."""
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -161,8 +179,10 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                                   weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
                                                    total_steps=settings.epochs * steps_per_epoch)
-    loss_fn = WindowLoss(class_weights(targets, n_classes), settings.label_smoothing)
-    masks = torch.from_numpy(allowed) if settings.mask_absent_labels and allowed is not None else None
+    per_corpus = settings.class_balance == "per_corpus" and corpus_ids is not None
+    loss_fn = WindowLoss(labels, class_weights(targets, n_classes), settings.label_smoothing,
+                         torch.from_numpy(allowed) if settings.mask_absent_labels and allowed is not None else None,
+                         per_corpus_class_weights(targets, corpus_ids) if per_corpus else None)
     for epoch in range(settings.epochs):
         model.train()
         began, total = time.monotonic(), 0.0
@@ -173,12 +193,10 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
                 batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
             batch = spec_augment(batch, settings, generator, frontend.log_floor)
-            batch_allowed = None if masks is None else masks[index]
             if settings.mixup_alpha:  # off: no random draws, as above
-                loss = mixup_loss(model, batch, labels[index], batch_allowed, loss_fn, settings.mixup_alpha,
-                                  generator)
+                loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)
             else:
-                loss = loss_fn(model(batch), labels[index], batch_allowed)
+                loss = loss_fn(model(batch), index)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

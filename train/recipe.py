@@ -90,8 +90,11 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         return model.eval()
     logmel, labels, owner = corpus.windows_of(selected)
     log(f"training on {len(selected)} files ({len(logmel)} windows)")
+    chosen = [corpus.items[i] for i in selected]
+    names = sorted({u.corpus for u in chosen})
     model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log,
-                           allowed=corpus_label_masks([corpus.items[i] for i in selected])[owner])
+                           allowed=corpus_label_masks(chosen)[owner],
+                           corpus_ids=np.array([names.index(u.corpus) for u in chosen], dtype=np.int64)[owner])
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
