@@ -79,7 +79,8 @@ def test_cv_leaves_a_corpus_out_of_training_and_mixes_up(tmp_path: Path) -> None
     the per-corpus class balance run through the same loop."""
     results = tmp_path / "results"
     status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess,tess", "--leave-out", "tess",
-                        "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus", "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
+                        "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus",
+                        "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
                         "--results", str(results), "--cache", str(tmp_path / "cache")])
     assert status == 0
     fold = json.loads((results / "ravdess_cv.json").read_text())["folds"][0]

@@ -159,14 +159,23 @@ def per_corpus_class_weights(targets: np.ndarray, corpus_ids: np.ndarray) -> tor
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
+def corpus_label_masks(targets: np.ndarray, corpus_ids: np.ndarray, n_classes: int) -> np.ndarray:
+    """[windows, classes] bool: the classes that each window's corpus labels among these windows."""
+    present = np.zeros((int(corpus_ids.max()) + 1, n_classes), dtype=bool)
+    present[corpus_ids, targets] = True
+    return present[corpus_ids]
+
+
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
-                   allowed: np.ndarray | None = None, corpus_ids: np.ndarray | None = None) -> CNNLSTM:
+                   corpus_ids: np.ndarray | None = None) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
-    ``allowed`` [n, classes] bool, the classes each window's corpus labels, and ``corpus_ids`` [n],
-    each window's corpus: used only when ``settings.mask_absent_labels`` is on, or the class balance
-    is per corpus."""
+    ``corpus_ids`` [n], each window's corpus: needed only when ``settings.mask_absent_labels`` is on
+    or the class balance is per corpus."""
+    per_corpus = settings.class_balance == "per_corpus"
+    if (per_corpus or settings.mask_absent_labels) and corpus_ids is None:
+        raise ValueError("the corpus label mask and the per-corpus class balance need each window's corpus")
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -179,9 +188,9 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                                   weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
                                                    total_steps=settings.epochs * steps_per_epoch)
-    per_corpus = settings.class_balance == "per_corpus" and corpus_ids is not None
     loss_fn = WindowLoss(labels, class_weights(targets, n_classes), settings.label_smoothing,
-                         torch.from_numpy(allowed) if settings.mask_absent_labels and allowed is not None else None,
+                         torch.from_numpy(corpus_label_masks(targets, corpus_ids, n_classes))
+                         if settings.mask_absent_labels else None,
                          per_corpus_class_weights(targets, corpus_ids) if per_corpus else None)
     for epoch in range(settings.epochs):
         model.train()

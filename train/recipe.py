@@ -90,22 +90,12 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         return model.eval()
     logmel, labels, owner = corpus.windows_of(selected)
     log(f"training on {len(selected)} files ({len(logmel)} windows)")
-    chosen = [corpus.items[i] for i in selected]
-    names = sorted({u.corpus for u in chosen})
-    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log,
-                           allowed=corpus_label_masks(chosen)[owner],
-                           corpus_ids=np.array([names.index(u.corpus) for u in chosen], dtype=np.int64)[owner])
+    names = sorted({corpus.items[i].corpus for i in selected})
+    corpus_ids = np.array([names.index(corpus.items[i].corpus) for i in selected], dtype=np.int64)[owner]
+    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
-
-
-def corpus_label_masks(items: list[Utterance]) -> np.ndarray:
-    """[utterances, classes] bool: the classes that each utterance's corpus labels in ``items``."""
-    present: dict[str, np.ndarray] = {}
-    for u in items:
-        present.setdefault(u.corpus, np.zeros(len(LABELS), dtype=bool))[u.label_index] = True
-    return np.stack([present[u.corpus] for u in items]) if items else np.zeros((0, len(LABELS)), dtype=bool)
 
 
 def full_model(backbone: CNNLSTM, recipe: Recipe, temperature: float = 1.0) -> EmotionModel:
