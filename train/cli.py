@@ -13,7 +13,7 @@ from pathlib import Path
 
 from emovox.train.corpora import LOADERS, load_corpora
 from emovox.train.features import DEFAULT_CACHE
-from emovox.train.fit import TrainSettings
+from emovox.train.recipe import SHIPPED_TRAINING
 from emovox.train.folds import EMOBOX_TEST_ACTORS
 
 REPO_MODELS = Path("models")  # run from the repository root
@@ -36,18 +36,19 @@ def _common_arguments(command: argparse.ArgumentParser) -> None:
 def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     _common_arguments(command)
     command.add_argument("--folds", default=ALL_FOLDS, help="EmoBox folds to evaluate (default %(default)s)")
-    command.add_argument("--epochs", type=int, default=TrainSettings.epochs)
-    command.add_argument("--seed", type=int, default=TrainSettings.seed)
-    command.add_argument("--noise-probability", type=float, default=TrainSettings.noise_probability,
+    command.add_argument("--epochs", type=int, default=SHIPPED_TRAINING.epochs)
+    command.add_argument("--seed", type=int, default=SHIPPED_TRAINING.seed)
+    command.add_argument("--noise-probability", type=float, default=SHIPPED_TRAINING.noise_probability,
                          help="share of training windows mixed with white noise or babble at a random SNR "
                               "(default %(default)s; an experiment: write it to its own --results)")
-    command.add_argument("--noise-snr-db", default="{},{}".format(*TrainSettings.noise_snr_db),
+    command.add_argument("--noise-snr-db", default="{},{}".format(*SHIPPED_TRAINING.noise_snr_db),
                          help="LOW,HIGH: the mixing SNR range in dB (default %(default)s)")
-    command.add_argument("--mixup-alpha", type=float, default=TrainSettings.mixup_alpha,
+    command.add_argument("--mixup-alpha", type=float, default=SHIPPED_TRAINING.mixup_alpha,
                          help="mixup of training windows at Beta(a, a) weights (default %(default)s: off)")
     command.add_argument("--mask-absent-labels", action="store_true",
                          help="each training window's softmax spans only the classes its corpus labels")
-    command.add_argument("--class-balance", choices=("pooled", "per_corpus"), default=TrainSettings.class_balance,
+    command.add_argument("--class-balance", choices=("pooled", "per_corpus"),
+                         default=SHIPPED_TRAINING.class_balance,
                          help="loss weights: inverse class frequency over all windows, or within each corpus "
                               "(default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -120,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "baselines":
         return _baselines(items, only, args)
-    # torch is imported only now, so that usage errors stay fast
+    # the evaluation's heavier imports (plots, ONNX export) only now
     from emovox.train.crossval import cross_validate, write_cv_results
     from emovox.train.recipe import Recipe, load_corpus, ship, training_commit
 
     commit = training_commit()  # before this run writes results into the work tree
-    recipe = Recipe(train=replace(TrainSettings(), epochs=args.epochs, seed=args.seed,
+    recipe = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed,
                                   noise_probability=args.noise_probability, noise_snr_db=snr_range,
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance),

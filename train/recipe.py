@@ -23,6 +23,10 @@ from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec
 
 Log = Callable[[str], None]
 
+SHIPPED_TRAINING = TrainSettings(class_balance="per_corpus")
+"""The shipped recipe's training settings: loss weights balanced within each corpus (experiment #10
+in ``benchmarks/results/experiments.md``); ``TrainSettings()`` alone is the v1 recipe."""
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -31,7 +35,7 @@ class Recipe:
     frontend: FrontendSpec = field(default_factory=FrontendSpec)
     vad: VadSettings = field(default_factory=VadSettings)
     window: WindowSettings = field(default_factory=WindowSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
+    train: TrainSettings = SHIPPED_TRAINING
     calibration_files: int = 200
     """Training files whose windows calibrate the static int8 activations."""
     left_out_of_training: tuple[str, ...] = ()
