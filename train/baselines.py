@@ -331,8 +331,6 @@ def baselines_markdown(report: dict, cnn_lstm: dict | None = None) -> str:
                      f"folds) | {random_cell} | | **{cell(cnn_lstm, 'ua')}** | {cell(cnn_lstm, 'wa')} | "
                      f"{cell(cnn_lstm, 'macro_f1')} | |")
     lines += ["", report["protocols"]["random"] + ".", report["protocols"]["actor"] + "."]
-    if ours_alone:
-        lines.append("The CNN-LSTM augments on line, so its random split shuffles files (no stored copies; "
-                     "the actors' voices and RAVDESS's second takes still leak).")
+    lines += [entry["note"] + "." for entry in report["baselines"].values() if "note" in entry]
     lines.append("Regenerate: `ser-train baselines` (see README).")
     return "\n".join(lines) + "\n"

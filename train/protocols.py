@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from emovox.train import folds as emobox
+from emovox.train.baselines import summarise_runs
 from emovox.train.calibration import utterance_probs
 from emovox.train.corpora import LABELS, Utterance
 from emovox.train.crossval import backbone_logits
@@ -27,7 +28,8 @@ from emovox.train.metrics import evaluate
 from emovox.train.recipe import Log, Recipe, load_corpus, train_on
 
 SPLITS = range(1, 7)
-NAME = "cnn_lstm"
+RANDOM_SPLIT_NOTE = ("The CNN-LSTM augments on line, so its random split shuffles files (no stored copies; "
+                     "the actors' voices and RAVDESS's second takes still leak)")
 
 
 def file_splits(items: list[Utterance], protocol: str) -> list[tuple[str, list[int], list[int]]]:
@@ -46,13 +48,11 @@ def file_splits(items: list[Utterance], protocol: str) -> list[tuple[str, list[i
 def cnn_lstm_protocols(items: list[Utterance], recipe: Recipe, cache_dir: Path, log: Log = print) -> dict:
     """A baseline-table entry for the CNN-LSTM recipe on ``items`` (RAVDESS): both protocols, 6 runs each.
     Checkpoints are cached like every other training run, so an interrupted run resumes."""
-    from emovox.train.baselines import summarise_runs
-
     if any(u.corpus != "ravdess" for u in items):
         raise ValueError("the protocol comparison trains on RAVDESS alone, like the baselines")
     corpus = load_corpus(items, recipe, cache_dir, log)
     entry: dict = {"description": "this project's CNN-LSTM recipe, trained on RAVDESS alone (as the baselines)",
-                   "epochs": recipe.train.epochs}
+                   "epochs": recipe.train.epochs, "note": RANDOM_SPLIT_NOTE}
     for protocol in ("random", "actor"):
         runs = []
         for name, train, test in file_splits(items, protocol):
@@ -63,6 +63,6 @@ def cnn_lstm_protocols(items: list[Utterance], recipe: Recipe, cache_dir: Path, 
             scores = evaluate(np.array([items[i].label_index for i in test]), probs.argmax(1), LABELS)
             runs.append({"split": name, "train_files": len(train), "test_files": len(test),
                          **{m: round(scores[m], 4) for m in ("ua", "wa", "macro_f1")}})
-            log(f"{NAME} {protocol} {name}: UA {scores['ua']:.3f}")
+            log(f"cnn_lstm {protocol} {name}: UA {scores['ua']:.3f}")
         entry[protocol] = summarise_runs(runs)
     return entry
