@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch", reason="training needs the [train] extra")
 
 from emovox.train.baselines import empty_report, write_baselines  # noqa: E402
-from emovox.train.cli import main as ser_train  # noqa: E402
+from emovox.train.cli import first_files_per_speaker, main as ser_train  # noqa: E402
 from emovox.train.corpora import load_corpora  # noqa: E402
 from emovox.train.protocols import cnn_lstm_protocols, file_splits  # noqa: E402
 from emovox.train.recipe import Recipe  # noqa: E402
@@ -18,12 +18,7 @@ from tests.conftest import DATA  # noqa: E402
 
 
 def two_files_per_actor() -> list:
-    items, seen = [], {}
-    for item in load_corpora(DATA, ("ravdess",)):
-        seen[item.speaker] = seen.get(item.speaker, 0) + 1
-        if seen[item.speaker] <= 2:
-            items.append(item)
-    return items
+    return first_files_per_speaker(load_corpora(DATA, ("ravdess",)), 2)
 
 
 def test_random_split_leaks_voices_and_actor_split_does_not() -> None:

@@ -224,14 +224,23 @@ def _predict(baseline: Baseline, model: nn.Module, x_train: torch.Tensor, y_trai
     return trees.predict(test_embedding)
 
 
+REPETITIONS = range(1, 7)
+"""Seeds of the random split, and the EmoBox folds: 6 repetitions of each protocol."""
+
+
+def random_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) positions of the seeds' protocol: ``n`` rows shuffled, 80/20, sorted."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = int(0.8 * n)
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
 def splits(rows: Rows, items: list[Utterance], protocol: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, train rows, test rows) for the 6 repetitions of a protocol."""
     out = []
-    for k in range(1, 7):
+    for k in REPETITIONS:
         if protocol == "random":
-            order = np.random.default_rng(k).permutation(len(rows.labels))
-            cut = int(0.8 * len(order))
-            out.append((f"seed {k}", np.sort(order[:cut]), np.sort(order[cut:])))
+            out.append((f"seed {k}", *random_split(len(rows.labels), k)))
         else:
             held_out = emobox.test_speakers(k)
             test_file = np.array([items[f].speaker in held_out for f in rows.file])

@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from emovox.train.corpora import LOADERS, load_corpora
+from emovox.train.corpora import LOADERS, Utterance, load_corpora
 from emovox.train.features import DEFAULT_CACHE
 from emovox.train.recipe import SHIPPED_TRAINING
 from emovox.train.folds import EMOBOX_TEST_ACTORS
@@ -80,7 +80,8 @@ def _snr_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _limit(items, per_speaker: int):
+def first_files_per_speaker(items: list[Utterance], per_speaker: int) -> list[Utterance]:
+    """At most ``per_speaker`` files of each speaker, in corpus order (smoke runs; 0 keeps all)."""
     if per_speaker <= 0:
         return items
     kept, seen = [], {}
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             left_out = tuple(n.strip() for n in args.leave_out.split(",") if n.strip())
             if any(n not in names for n in left_out) or "ravdess" in left_out:
                 raise ValueError(f"--leave-out takes loaded corpora other than ravdess, got {args.leave_out!r}")
-        items = _limit(load_corpora(args.data, names), args.limit_per_speaker)
+        items = first_files_per_speaker(load_corpora(args.data, names), args.limit_per_speaker)
     except (ValueError, FileNotFoundError) as error:
         print(f"ser-train: error: {error}", file=sys.stderr)
         return 2

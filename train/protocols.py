@@ -20,14 +20,13 @@ import numpy as np
 import torch
 
 from emovox.train import folds as emobox
-from emovox.train.baselines import summarise_runs
+from emovox.train.baselines import REPETITIONS, random_split, summarise_runs
 from emovox.train.calibration import utterance_probs
 from emovox.train.corpora import LABELS, Utterance
 from emovox.train.crossval import backbone_logits
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import Log, Recipe, load_corpus, train_on
 
-SPLITS = range(1, 7)
 RANDOM_SPLIT_NOTE = ("The CNN-LSTM augments on line, so its random split shuffles files (no stored copies; "
                      "the actors' voices and RAVDESS's second takes still leak)")
 
@@ -35,11 +34,10 @@ RANDOM_SPLIT_NOTE = ("The CNN-LSTM augments on line, so its random split shuffle
 def file_splits(items: list[Utterance], protocol: str) -> list[tuple[str, list[int], list[int]]]:
     """(name, train files, test files) for the 6 repetitions of a protocol."""
     out = []
-    for k in SPLITS:
+    for k in REPETITIONS:
         if protocol == "random":
-            order = np.random.default_rng(k).permutation(len(items))
-            cut = int(0.8 * len(order))
-            out.append((f"seed {k}", sorted(order[:cut].tolist()), sorted(order[cut:].tolist())))
+            train, test = random_split(len(items), k)
+            out.append((f"seed {k}", train.tolist(), test.tolist()))
         else:
             out.append((f"fold {k}", *emobox.split(items, k)))
     return out
