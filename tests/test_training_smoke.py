@@ -74,12 +74,13 @@ def test_baselines_resume_from_finished_splits(tmp_path: Path, capsys) -> None:
     assert first == second
 
 
-def test_cv_leaves_a_corpus_out_of_training_and_mixes_up(tmp_path: Path) -> None:
-    """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup, the corpus label mask and
-    the per-corpus class balance run through the same loop."""
+def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None:
+    """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup, pitch shift, time stretch,
+    the corpus label mask and the per-corpus class balance run through the same loop."""
     results = tmp_path / "results"
     status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess,tess", "--leave-out", "tess",
                         "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus",
+                        "--pitch-shift-semitones", "2", "--tempo-change", "0.1",
                         "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
                         "--results", str(results), "--cache", str(tmp_path / "cache")])
     assert status == 0
@@ -91,6 +92,8 @@ def test_cv_leaves_a_corpus_out_of_training_and_mixes_up(tmp_path: Path) -> None
     ("--leave-out", "ravdess", "--leave-out takes"),
     ("--noise-snr-db", "30,10", "LOW above HIGH"),
     ("--mixup-alpha", "-1", "--mixup-alpha is a Beta parameter"),
+    ("--pitch-shift-semitones", "-1", "--pitch-shift-semitones takes 0-12"),
+    ("--tempo-change", "1.5", "--tempo-change takes a share"),
 ])
 def test_bad_experiment_settings_are_usage_errors(capsys, flag: str, value: str, message: str) -> None:
     assert ser_train(["cv", "--data", str(DATA), flag, value]) == 2

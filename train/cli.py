@@ -43,6 +43,12 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
                               "(default %(default)s; an experiment: write it to its own --results)")
     command.add_argument("--noise-snr-db", default="{},{}".format(*SHIPPED_TRAINING.noise_snr_db),
                          help="LOW,HIGH: the mixing SNR range in dB (default %(default)s)")
+    command.add_argument("--pitch-shift-semitones", type=float, default=SHIPPED_TRAINING.pitch_shift_semitones,
+                         help="shift each training window's spectrum by up to +-N semitones "
+                              "(default %(default)s: off)")
+    command.add_argument("--tempo-change", type=float, default=SHIPPED_TRAINING.tempo_change,
+                         help="stretch each training window's time axis by a rate in [1-x, 1+x] "
+                              "(default %(default)s: off)")
     command.add_argument("--mixup-alpha", type=float, default=SHIPPED_TRAINING.mixup_alpha,
                          help="mixup of training windows at Beta(a, a) weights (default %(default)s: off)")
     command.add_argument("--mask-absent-labels", action="store_true",
@@ -111,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             if not 0.0 <= args.noise_probability <= 1.0:
                 raise ValueError(f"--noise-probability is a share (0-1), got {args.noise_probability}")
             snr_range = _snr_range(args.noise_snr_db)
+            if not 0.0 <= args.pitch_shift_semitones <= 12.0:
+                raise ValueError(f"--pitch-shift-semitones takes 0-12, got {args.pitch_shift_semitones}")
+            if not 0.0 <= args.tempo_change < 1.0:
+                raise ValueError(f"--tempo-change takes a share in [0, 1), got {args.tempo_change}")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
             left_out = tuple(n.strip() for n in args.leave_out.split(",") if n.strip())
@@ -129,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     commit = training_commit()  # before this run writes results into the work tree
     recipe = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed,
                                   noise_probability=args.noise_probability, noise_snr_db=snr_range,
+                                  pitch_shift_semitones=args.pitch_shift_semitones,
+                                  tempo_change=args.tempo_change,
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance),
                     left_out_of_training=left_out)

@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import librosa
 import numpy as np
 import torch
 from torch import nn
@@ -36,6 +37,13 @@ class TrainSettings:
     """Share of training windows mixed with white noise or babble (0: off, as in the v1 recipe)."""
     noise_snr_db: tuple[float, float] = (0.0, 30.0)
     """The mixing SNR is drawn uniformly from this range (dB)."""
+    pitch_shift_semitones: float = 0.0
+    """Pitch shift on cached log-mels: every mel band moves up or down by one factor per window, drawn
+    uniformly within +-this many semitones; harmonics and formants move together, as in a resampled
+    voice, a shorter or longer vocal tract (0: off, as in the v1 recipe)."""
+    tempo_change: float = 0.0
+    """Time stretch on cached log-mels: each window is read at a rate drawn uniformly in
+    [1 - x, 1 + x] (0: off). Both at once, with equal factors, are speed perturbation."""
     mixup_alpha: float = 0.0
     """Mixup: each batch is blended with a shuffled copy of itself, log-mels and labels, at a weight
     drawn from Beta(alpha, alpha) (0: off, as in the v1 recipe)."""
@@ -67,6 +75,40 @@ def spec_augment(batch: torch.Tensor, settings: TrainSettings, generator: torch.
         steps = torch.arange(frames).view(1, 1, -1)
         batch = batch.masked_fill((steps >= start) & (steps < start + width), floor)
     return batch
+
+
+def source_bands(frontend: FrontendSpec, factor: np.ndarray) -> np.ndarray:
+    """[len(factor), n_mels] fractional mel-band index that each output band reads when the
+    spectrum is scaled by ``factor`` in frequency: band k (centre f_k) takes f_k / factor. The bands
+    are equally spaced in (Slaney) mel, so the index extrapolates past both ends, into silence."""
+    centres = librosa.mel_frequencies(frontend.n_mels + 2, fmin=frontend.fmin, fmax=frontend.fmax)[1:-1]
+    step = librosa.hz_to_mel(centres[1]) - librosa.hz_to_mel(centres[0])
+    read = centres[None, :] / np.asarray(factor, dtype=np.float64)[:, None]
+    return (librosa.hz_to_mel(read) - librosa.hz_to_mel(centres[0])) / step
+
+
+def warp_logmel(batch: torch.Tensor, pitch: torch.Tensor, tempo: torch.Tensor, frontend: FrontendSpec) -> torch.Tensor:
+    """Scale each window's spectrum by ``pitch`` in frequency and its time axis by ``tempo``
+    (output frame t reads input frame t * tempo), interpolating log-mels bilinearly. What falls
+    outside the window or the band range reads as silence (the log floor)."""
+    b, n_mels, frames = batch.shape
+    floor = float(np.log(frontend.log_floor))
+    rows = torch.from_numpy(source_bands(frontend, pitch.numpy())).float()  # b, n_mels
+    columns = torch.arange(frames, dtype=torch.float32)[None, :] * tempo[:, None].float()  # b, frames
+    grid = torch.stack([(2 * columns / (frames - 1) - 1)[:, None, :].expand(b, n_mels, frames),
+                        (2 * rows / (n_mels - 1) - 1)[:, :, None].expand(b, n_mels, frames)], dim=-1)
+    warped = nn.functional.grid_sample((batch - floor)[:, None], grid, mode="bilinear",
+                                       padding_mode="zeros", align_corners=True)
+    return warped[:, 0] + floor
+
+
+def random_warp(batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
+                frontend: FrontendSpec) -> torch.Tensor:
+    """Pitch shift and time stretch at factors drawn per window from the settings' ranges."""
+    b = batch.shape[0]
+    semitones = (torch.rand(b, generator=generator) * 2 - 1) * settings.pitch_shift_semitones
+    tempo = 1 + (torch.rand(b, generator=generator) * 2 - 1) * settings.tempo_change
+    return warp_logmel(batch, 2 ** (semitones / 12), tempo, frontend)
 
 
 def white_noise_power(frontend: FrontendSpec, frames: int, seed: int) -> torch.Tensor:
@@ -199,6 +241,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
         for step in range(steps_per_epoch):
             index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
             batch = features[index].float()
+            if settings.pitch_shift_semitones or settings.tempo_change:  # off: no draws, as below
+                batch = random_warp(batch, settings, generator, frontend)
             if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
                 batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
             batch = spec_augment(batch, settings, generator, frontend.log_floor)
