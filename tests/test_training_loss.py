@@ -1,4 +1,5 @@
-"""The training loss: corpus label masks, per-corpus class balance, and mixup's reproducibility."""
+"""The training loss: corpus label masks, per-corpus class balance and corpus shares, mixup's
+reproducibility."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs the [train] extra")
 
 from emovox.train.corpora import LABELS  # noqa: E402
-from emovox.train.fit import WindowLoss, corpus_label_masks, mixup_loss, per_corpus_class_weights  # noqa: E402
+from emovox.train.fit import (TrainSettings, WindowLoss, corpus_label_masks, mixup_loss,  # noqa: E402
+                              per_corpus_class_weights, share_corpora)
 
 EVERY_ROW = torch.arange(16)
 
@@ -51,6 +53,28 @@ def test_per_corpus_balance_gives_each_class_of_a_corpus_equal_total_weight() ->
     assert weights.mean() == pytest.approx(1.0)
     assert weights[0] == pytest.approx(weights[1:4].sum())  # class 0 of corpus 0 == class 1 of corpus 0
     assert weights[4:].sum() == pytest.approx(weights[0])  # corpus 1's one class weighs as one class
+
+
+def corpus_totals(weights: torch.Tensor, corpus_ids: np.ndarray) -> np.ndarray:
+    return np.bincount(corpus_ids, weights=weights.numpy().astype(np.float64)) / float(weights.sum())
+
+
+def test_corpus_shares_move_weight_between_corpora_not_within_them() -> None:
+    # ravdess: 2 classes over 4 windows; tess: 1 class over 2 windows; nemo: 3 classes over 6 windows
+    names = ["nemo", "ravdess", "tess"]
+    corpus_ids = np.array([1, 1, 1, 1, 2, 2, 0, 0, 0, 0, 0, 0])
+    targets = np.array([0, 1, 1, 1, 2, 2, 0, 1, 2, 2, 2, 2])
+    balanced = per_corpus_class_weights(targets, corpus_ids)
+    assert corpus_totals(balanced, corpus_ids) == pytest.approx([3 / 6, 2 / 6, 1 / 6])  # by classes (#10)
+    by_windows = share_corpora(balanced, corpus_ids, names, TrainSettings(corpus_share="windows"))
+    assert corpus_totals(by_windows, corpus_ids) == pytest.approx([6 / 12, 4 / 12, 2 / 12])
+    assert by_windows.mean() == pytest.approx(1.0)
+    ravdess_half = share_corpora(balanced, corpus_ids, names, TrainSettings(ravdess_share=0.5))
+    assert corpus_totals(ravdess_half, corpus_ids) == pytest.approx([0.5 * 3 / 4, 0.5, 0.5 * 1 / 4])
+    for weights in (by_windows, ravdess_half):  # within a corpus, the class balance is untouched
+        ratio = weights / balanced
+        for corpus in range(3):
+            assert ratio[corpus_ids == corpus].numpy() == pytest.approx(float(ratio[corpus_ids == corpus][0]))
 
 
 def test_mixup_is_reproducible_from_the_generator() -> None:

@@ -76,11 +76,13 @@ def test_baselines_resume_from_finished_splits(tmp_path: Path, capsys) -> None:
 
 def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None:
     """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup, pitch shift, time stretch,
-    the corpus label mask and the per-corpus class balance run through the same loop."""
+    speed change, the corpus label mask, the per-corpus class balance and its corpus shares run
+    through the same loop."""
     results = tmp_path / "results"
     status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess,tess", "--leave-out", "tess",
                         "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus",
-                        "--pitch-shift-semitones", "2", "--tempo-change", "0.1",
+                        "--pitch-shift-semitones", "2", "--tempo-change", "0.1", "--speed-change", "0.05",
+                        "--corpus-share", "windows", "--ravdess-share", "0.4", "--threads", "1",
                         "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
                         "--results", str(results), "--cache", str(tmp_path / "cache")])
     assert status == 0
@@ -94,7 +96,15 @@ def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None
     ("--mixup-alpha", "-1", "--mixup-alpha is a Beta parameter"),
     ("--pitch-shift-semitones", "-1", "--pitch-shift-semitones takes 0-12"),
     ("--tempo-change", "1.5", "--tempo-change takes a share"),
+    ("--speed-change", "-0.1", "--speed-change takes a share"),
+    ("--ravdess-share", "1", "--ravdess-share takes a share"),
+    ("--threads", "0", "--threads takes 1 or more"),
 ])
 def test_bad_experiment_settings_are_usage_errors(capsys, flag: str, value: str, message: str) -> None:
     assert ser_train(["cv", "--data", str(DATA), flag, value]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_corpus_shares_without_the_per_corpus_balance_are_usage_errors(capsys) -> None:
+    assert ser_train(["cv", "--data", str(DATA), "--class-balance", "pooled", "--corpus-share", "windows"]) == 2
+    assert "need --class-balance per_corpus" in capsys.readouterr().err

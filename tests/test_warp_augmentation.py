@@ -75,3 +75,15 @@ def test_unit_factors_leave_the_window_unchanged_and_draws_follow_the_generator(
     first, second = (random_warp(batch, settings, torch.Generator().manual_seed(5), FRONTEND) for _ in range(2))
     assert torch.equal(first, second)
     assert not torch.allclose(first[0], first[1])  # each window draws its own factors
+
+
+def test_speed_change_warps_both_axes_by_one_factor_per_window() -> None:
+    """``--speed-change`` draws one factor per window and applies it to frequency and time alike."""
+    batch = logmel(read_audio(ravdess("03-01-04-02-02-01-02"))[:WINDOW]).repeat(4, 1, 1)
+    settings = replace(TrainSettings(), speed_change=0.05)
+    warped = random_warp(batch, settings, torch.Generator().manual_seed(7), FRONTEND)
+    draws = torch.Generator().manual_seed(7)
+    torch.rand(4, generator=draws), torch.rand(4, generator=draws)  # the (unused) pitch and tempo draws
+    speed = 1 + (torch.rand(4, generator=draws) * 2 - 1) * 0.05
+    assert ((speed >= 0.95) & (speed <= 1.05)).all() and len(set(speed.tolist())) == 4
+    assert torch.allclose(warped, warp_logmel(batch, speed, speed, FRONTEND))

@@ -49,6 +49,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--tempo-change", type=float, default=SHIPPED_TRAINING.tempo_change,
                          help="stretch each training window's time axis by a rate in [1-x, 1+x] "
                               "(default %(default)s: off)")
+    command.add_argument("--speed-change", type=float, default=SHIPPED_TRAINING.speed_change,
+                         help="speed perturbation: scale each training window's frequency and time axes by "
+                              "one factor in [1-x, 1+x] (default %(default)s: off)")
     command.add_argument("--mixup-alpha", type=float, default=SHIPPED_TRAINING.mixup_alpha,
                          help="mixup of training windows at Beta(a, a) weights (default %(default)s: off)")
     command.add_argument("--mask-absent-labels", action="store_true",
@@ -57,6 +60,14 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
                          default=SHIPPED_TRAINING.class_balance,
                          help="loss weights: inverse class frequency over all windows, or within each corpus "
                               "(default %(default)s)")
+    command.add_argument("--corpus-share", choices=("classes", "windows"), default=SHIPPED_TRAINING.corpus_share,
+                         help="with --class-balance per_corpus, each corpus's share of the loss: in proportion "
+                              "to its classes or to its windows (default %(default)s)")
+    command.add_argument("--ravdess-share", type=float, default=SHIPPED_TRAINING.ravdess_share,
+                         help="with --class-balance per_corpus, RAVDESS's share of the loss (default "
+                              "%(default)s: as --corpus-share gives)")
+    command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
+                         help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
                          help="comma-separated corpora loaded but never trained on (e.g. tess; default: none)")
 
@@ -121,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--pitch-shift-semitones takes 0-12, got {args.pitch_shift_semitones}")
             if not 0.0 <= args.tempo_change < 1.0:
                 raise ValueError(f"--tempo-change takes a share in [0, 1), got {args.tempo_change}")
+            if not 0.0 <= args.speed_change < 1.0:
+                raise ValueError(f"--speed-change takes a share in [0, 1), got {args.speed_change}")
+            if not 0.0 <= args.ravdess_share < 1.0:
+                raise ValueError(f"--ravdess-share takes a share in [0, 1), got {args.ravdess_share}")
+            if args.class_balance != "per_corpus" and (args.ravdess_share or args.corpus_share != "classes"):
+                raise ValueError("--corpus-share and --ravdess-share need --class-balance per_corpus")
+            if args.threads < 1:
+                raise ValueError(f"--threads takes 1 or more, got {args.threads}")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
             left_out = tuple(n.strip() for n in args.leave_out.split(",") if n.strip())
@@ -140,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed,
                                   noise_probability=args.noise_probability, noise_snr_db=snr_range,
                                   pitch_shift_semitones=args.pitch_shift_semitones,
-                                  tempo_change=args.tempo_change,
+                                  tempo_change=args.tempo_change, speed_change=args.speed_change,
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
-                                  class_balance=args.class_balance),
+                                  class_balance=args.class_balance, corpus_share=args.corpus_share,
+                                  ravdess_share=args.ravdess_share, threads=args.threads),
                     left_out_of_training=left_out)
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)

@@ -53,6 +53,16 @@ class TrainSettings:
     class_balance: str = "pooled"
     """Loss weights: "pooled", each class's inverse frequency over all training windows (v1), or
     "per_corpus", each (corpus, class) pair's, so that no corpus's label set tilts another's classes."""
+    corpus_share: str = "classes"
+    """With the per-corpus balance, each corpus's share of the loss: "classes", in proportion to the
+    classes it labels (every (corpus, class) pair weighs alike, #10), or "windows", its share of the
+    training windows (the balance then only moves weight between the classes of each corpus)."""
+    ravdess_share: float = 0.0
+    """With the per-corpus balance, RAVDESS's share of the loss, the other corpora keeping their
+    proportions to one another (0: as ``corpus_share`` gives)."""
+    speed_change: float = 0.0
+    """Speed perturbation on cached log-mels: frequency and time scaled by one factor per window,
+    drawn uniformly in [1 - x, 1 + x], as a recording played faster or slower (0: off)."""
     seed: int = 0
     threads: int = 2
 
@@ -104,11 +114,14 @@ def warp_logmel(batch: torch.Tensor, pitch: torch.Tensor, tempo: torch.Tensor, f
 
 def random_warp(batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
                 frontend: FrontendSpec) -> torch.Tensor:
-    """Pitch shift and time stretch at factors drawn per window from the settings' ranges."""
+    """Pitch shift, time stretch and speed change at factors drawn per window from the settings'
+    ranges; a speed factor scales both axes at once, on top of the other two."""
     b = batch.shape[0]
     semitones = (torch.rand(b, generator=generator) * 2 - 1) * settings.pitch_shift_semitones
     tempo = 1 + (torch.rand(b, generator=generator) * 2 - 1) * settings.tempo_change
-    return warp_logmel(batch, 2 ** (semitones / 12), tempo, frontend)
+    speed = (1 + (torch.rand(b, generator=generator) * 2 - 1) * settings.speed_change
+             if settings.speed_change else torch.ones(b))  # off: no draw, so #11 trains as before
+    return warp_logmel(batch, 2 ** (semitones / 12) * speed, tempo * speed, frontend)
 
 
 def white_noise_power(frontend: FrontendSpec, frames: int, seed: int) -> torch.Tensor:
@@ -201,6 +214,27 @@ def per_corpus_class_weights(targets: np.ndarray, corpus_ids: np.ndarray) -> tor
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
+def share_corpora(weights: torch.Tensor, corpus_ids: np.ndarray, corpus_names: list[str],
+                  settings: TrainSettings) -> torch.Tensor:
+    """Rescale per-window weights so that each corpus carries the share of the loss the settings
+    give it (``corpus_share``, ``ravdess_share``), keeping the weights' ratios within a corpus."""
+    ids = torch.from_numpy(corpus_ids.astype(np.int64))
+    current = torch.zeros(len(corpus_names), dtype=torch.float64).index_add_(0, ids, weights.double())
+    if settings.corpus_share == "windows":
+        target = torch.bincount(ids, minlength=len(corpus_names)).double()
+    else:
+        target = current.clone()
+    target = target / target.sum()
+    if settings.ravdess_share and "ravdess" in corpus_names:
+        ravdess = corpus_names.index("ravdess")
+        others = target.sum() - target[ravdess]
+        if others > 0:
+            target = target * (1 - settings.ravdess_share) / others
+            target[ravdess] = settings.ravdess_share
+    scaled = weights.double() * (target / current.clamp(min=1e-12))[ids]
+    return (scaled / scaled.mean()).float()
+
+
 def corpus_label_masks(targets: np.ndarray, corpus_ids: np.ndarray, n_classes: int) -> np.ndarray:
     """[windows, classes] bool: the classes that each window's corpus labels among these windows."""
     present = np.zeros((int(corpus_ids.max()) + 1, n_classes), dtype=bool)
@@ -210,11 +244,11 @@ def corpus_label_masks(targets: np.ndarray, corpus_ids: np.ndarray, n_classes: i
 
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
-                   corpus_ids: np.ndarray | None = None) -> CNNLSTM:
+                   corpus_ids: np.ndarray | None = None, corpus_names: list[str] | None = None) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
-    ``corpus_ids`` [n], each window's corpus: needed only when ``settings.mask_absent_labels`` is on
-    or the class balance is per corpus."""
+    ``corpus_ids`` [n], each window's corpus (an index into ``corpus_names``): needed only when
+    ``settings.mask_absent_labels`` is on or the class balance is per corpus."""
     per_corpus = settings.class_balance == "per_corpus"
     if (per_corpus or settings.mask_absent_labels) and corpus_ids is None:
         raise ValueError("the corpus label mask and the per-corpus class balance need each window's corpus")
@@ -230,10 +264,13 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                                   weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
                                                    total_steps=settings.epochs * steps_per_epoch)
+    window_weight = per_corpus_class_weights(targets, corpus_ids) if per_corpus else None
+    if per_corpus and (settings.corpus_share != "classes" or settings.ravdess_share):
+        names = corpus_names or [str(i) for i in range(int(corpus_ids.max()) + 1)]
+        window_weight = share_corpora(window_weight, corpus_ids, names, settings)
     loss_fn = WindowLoss(labels, class_weights(targets, n_classes), settings.label_smoothing,
                          torch.from_numpy(corpus_label_masks(targets, corpus_ids, n_classes))
-                         if settings.mask_absent_labels else None,
-                         per_corpus_class_weights(targets, corpus_ids) if per_corpus else None)
+                         if settings.mask_absent_labels else None, window_weight)
     for epoch in range(settings.epochs):
         model.train()
         began, total = time.monotonic(), 0.0
@@ -241,7 +278,7 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
         for step in range(steps_per_epoch):
             index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
             batch = features[index].float()
-            if settings.pitch_shift_semitones or settings.tempo_change:  # off: no draws, as below
+            if settings.pitch_shift_semitones or settings.tempo_change or settings.speed_change:  # off: no draws
                 batch = random_warp(batch, settings, generator, frontend)
             if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
                 batch = mix_noise(batch, settings, generator, white, frontend.log_floor)

@@ -96,7 +96,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
     log(f"training on {len(selected)} files ({len(logmel)} windows)")
     names = sorted({corpus.items[i].corpus for i in selected})
     corpus_ids = np.array([names.index(corpus.items[i].corpus) for i in selected], dtype=np.int64)[owner]
-    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids)
+    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids, names)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
