@@ -108,3 +108,20 @@ def test_bad_experiment_settings_are_usage_errors(capsys, flag: str, value: str,
 def test_corpus_shares_without_the_per_corpus_balance_are_usage_errors(capsys) -> None:
     assert ser_train(["cv", "--data", str(DATA), "--class-balance", "pooled", "--corpus-share", "windows"]) == 2
     assert "need --class-balance per_corpus" in capsys.readouterr().err
+
+
+def test_checkpoints_are_keyed_by_what_is_learned_not_by_thread_count() -> None:
+    """Folds trained side by side at one thread each are reused by a later run at two; a new seed,
+    another setting or other files still train afresh."""
+    from dataclasses import replace
+
+    from emovox.train.corpora import Utterance
+    from emovox.train.recipe import Recipe, checkpoint_key
+
+    items = [Utterance(Path(f"a{i}.wav"), "ravdess", "Actor_01", "neutral") for i in range(3)]
+    recipe = Recipe()
+    key = checkpoint_key(recipe, items, [0, 1])
+    assert checkpoint_key(Recipe(train=replace(recipe.train, threads=1)), items, [0, 1]) == key
+    assert checkpoint_key(Recipe(train=replace(recipe.train, seed=1)), items, [0, 1]) != key
+    assert checkpoint_key(Recipe(train=replace(recipe.train, noise_probability=0.3)), items, [0, 1]) != key
+    assert checkpoint_key(recipe, items, [0, 2]) != key

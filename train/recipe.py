@@ -75,8 +75,13 @@ TRAINING_CODE = ("fit.py", "model.py")
 
 def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
     """Recipe settings, training code and the selected files: an edited training loop never
-    reuses a checkpoint trained by the old one."""
-    digest = hashlib.sha1(json.dumps(asdict(recipe), sort_keys=True).encode())
+    reuses a checkpoint trained by the old one. The thread count is left out: it is how a run
+    uses the machine, not what it learns (runs at different counts can still drift apart
+    through float rounding), so folds trained side by side at one thread each serve a later
+    run at two."""
+    settings = asdict(recipe)
+    del settings["train"]["threads"]
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     for name in TRAINING_CODE:
         digest.update((Path(__file__).parent / name).read_bytes())
     for i in selected:
