@@ -77,6 +77,18 @@ def test_corpus_shares_move_weight_between_corpora_not_within_them() -> None:
             assert ratio[corpus_ids == corpus].numpy() == pytest.approx(float(ratio[corpus_ids == corpus][0]))
 
 
+
+def test_a_ravdess_share_without_corpus_names_is_refused() -> None:
+    """Without names, ``train_backbone`` cannot tell which corpus is RAVDESS: it says so rather
+    than silently training without the share."""
+    from emovox.train.fit import train_backbone
+    from emovox.train.model import FrontendSpec
+
+    logmel, targets = np.zeros((4, 64, 126), dtype=np.float32), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="ravdess_share needs corpus_names"):
+        train_backbone(logmel, targets, 8, TrainSettings(class_balance="per_corpus", ravdess_share=0.5),
+                       FrontendSpec(), corpus_ids=np.array([0, 0, 1, 1]))
+
 def test_mixup_is_reproducible_from_the_generator() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8))

@@ -248,10 +248,13 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
     ``corpus_ids`` [n], each window's corpus (an index into ``corpus_names``): needed only when
-    ``settings.mask_absent_labels`` is on or the class balance is per corpus."""
+    ``settings.mask_absent_labels`` is on or the class balance is per corpus; ``corpus_names``
+    only when ``settings.ravdess_share`` is set (it has to know which corpus is RAVDESS)."""
     per_corpus = settings.class_balance == "per_corpus"
     if (per_corpus or settings.mask_absent_labels) and corpus_ids is None:
         raise ValueError("the corpus label mask and the per-corpus class balance need each window's corpus")
+    if settings.ravdess_share and corpus_names is None:
+        raise ValueError("ravdess_share needs corpus_names, to know which corpus is RAVDESS")
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
