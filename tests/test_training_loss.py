@@ -77,7 +77,6 @@ def test_corpus_shares_move_weight_between_corpora_not_within_them() -> None:
             assert ratio[corpus_ids == corpus].numpy() == pytest.approx(float(ratio[corpus_ids == corpus][0]))
 
 
-
 def test_a_ravdess_share_without_corpus_names_is_refused() -> None:
     """Without names, ``train_backbone`` cannot tell which corpus is RAVDESS: it says so rather
     than silently training without the share."""
@@ -88,6 +87,7 @@ def test_a_ravdess_share_without_corpus_names_is_refused() -> None:
     with pytest.raises(ValueError, match="ravdess_share needs corpus_names"):
         train_backbone(logmel, targets, 8, TrainSettings(class_balance="per_corpus", ravdess_share=0.5),
                        FrontendSpec(), corpus_ids=np.array([0, 0, 1, 1]))
+
 
 def test_mixup_is_reproducible_from_the_generator() -> None:
     torch.manual_seed(0)
