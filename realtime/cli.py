@@ -14,7 +14,7 @@ import numpy as np
 from emovox.realtime.audio import AudioError, FileSource
 from emovox.realtime.dashboard import DashboardState, render
 from emovox.realtime.events import Summary
-from emovox.realtime.model import Classifier, ModelError, load_model_info
+from emovox.realtime.model import BUNDLED_MODELS, Classifier, ModelError, load_model_info
 from emovox.realtime.pipeline import Pipeline
 from emovox.realtime.runner import DONE, Worker
 from emovox.realtime.settings import SAMPLE_RATE, PipelineSettings, VadSettings, WindowSettings
@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="plain lines on stdout instead of the live view (automatic when not a terminal)")
     output.add_argument("--windows", action="store_true", help="plain lines: also print interim window results")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", type=Path, metavar="PATH",
-                       help="an ONNX model with its .json metadata (default: the shipped int8 model)")
+    model.add_argument("--model", metavar="NAME|PATH",
+                       help=f"a bundled model ({', '.join(BUNDLED_MODELS)}; default: default) or an ONNX "
+                            "file with its .json metadata beside it")
     model.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     model.add_argument("--gpu", action="store_true", help="use ONNX Runtime's CUDA provider")
     model.add_argument("--min-confidence", type=float, default=PipelineSettings.min_confidence,

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from emovox.train.corpora import LOADERS, Utterance, load_corpora
 from emovox.train.features import DEFAULT_CACHE
-from emovox.train.recipe import SHIPPED_TRAINING
+from emovox.train.recipe import DEFAULT_STEM, SHIPPED_TRAINING
 from emovox.train.folds import EMOBOX_TEST_ACTORS
 
 REPO_MODELS = Path("models")  # run from the repository root
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     ship = commands.add_parser("ship", help="cross-validate, train on all data, export int8 + metadata")
     _recipe_arguments(ship)
     ship.add_argument("--out", type=Path, default=REPO_MODELS, help="where the model goes (default: %(default)s)")
+    ship.add_argument("--name", default=DEFAULT_STEM,
+                      help="the files' stem: NAME.int8.onnx, NAME.int8.json, ... (default: %(default)s)")
     baselines = commands.add_parser("baselines", help="the seed systems under both protocols (RAVDESS only)")
     _common_arguments(baselines)
     baselines.add_argument("--only", default=",".join(BASELINE_NAMES),
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             if not only or any(n not in BASELINE_NAMES for n in only):
                 raise ValueError(f"--only takes some of {', '.join(BASELINE_NAMES)}")
         else:
+            if args.command == "ship" and not re.fullmatch(r"[A-Za-z0-9_-]+", args.name):
+                raise ValueError(f"--name takes letters, digits, _ and -, got {args.name!r}")
             folds = [int(f) for f in args.folds.split(",") if f.strip()]
             if any(f not in EMOBOX_TEST_ACTORS for f in folds):
                 raise ValueError(f"folds are 1-{len(EMOBOX_TEST_ACTORS)}, got {args.folds!r}")
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                          "speakers": len({u.speaker for u in items})}
     write_cv_results(args.results, evaluation)
     if args.command == "ship":
-        ship(corpus, recipe, evaluation, args.out, args.cache, print, commit)
+        ship(corpus, recipe, evaluation, args.out, args.cache, print, commit, args.name)
     return 0
 
 

@@ -23,6 +23,9 @@ from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec
 
 Log = Callable[[str], None]
 
+DEFAULT_STEM = DEFAULT_MODEL.removesuffix(".int8.onnx")
+"""The default model's file stem: ``emotion_cnn_lstm.int8.onnx``, ``.fp32.onnx``, ``.pt``."""
+
 SHIPPED_TRAINING = TrainSettings(class_balance="per_corpus")
 """The shipped recipe's training settings: loss weights balanced within each corpus (experiment #10
 in ``benchmarks/results/experiments.md``); ``TrainSettings()`` alone is the v1 recipe."""
@@ -188,12 +191,13 @@ def describe_data(items: list[Utterance]) -> dict:
 
 
 def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_dir: Path = DEFAULT_CACHE,
-         log: Log = print, commit: str | None = None) -> dict:
+         log: Log = print, commit: str | None = None, name: str = DEFAULT_STEM) -> dict:
     """Train on every file, export at the cross-validated temperature, check parity, write metadata.
 
     ``evaluation`` is the cross-validation result (``crossval.cross_validate``): its numbers
     go into the metadata, and its mean validation-fitted temperature calibrates the file.
     ``commit``: the work tree's commit as it was before the cross-validation wrote its results.
+    ``name``: the files' stem, ``name.int8.onnx`` and so on (a second bundled model has its own).
     """
     commit = commit or training_commit()  # read before the run wrote anything into the work tree
     items = corpus.items
@@ -201,7 +205,7 @@ def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_
     backbone = train_on(corpus, recipe.trainable(items, list(range(len(items)))), recipe, cache_dir, log)
     temperature = float(evaluation.get("temperature_mean", 1.0))
     model = full_model(backbone, recipe, temperature)
-    stem = DEFAULT_MODEL.removesuffix(".int8.onnx")
+    stem = name
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(backbone.state_dict(), out_dir / f"{stem}.pt")  # the PyTorch reference for parity checks
     fp32, int8 = export_model(model, out_dir, stem, calibration_items(items, recipe.calibration_files,
