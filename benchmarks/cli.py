@@ -35,11 +35,13 @@ def cpu_model() -> str:
 
 
 def find_models() -> dict[str, Path]:
-    """The shipped int8 file, and beside it (or in ./models) the fp32 file and PyTorch weights."""
-    from emovox.realtime.model import default_model_path
+    """The shipped int8 files, and beside them (or in ./models) the fp32 file and PyTorch weights."""
+    from emovox.realtime.model import bundled_model_path, default_model_path
 
     int8 = default_model_path()
     found = {"int8": int8}
+    if bundled_model_path("noise-robust").exists():
+        found["int8-noise-robust"] = bundled_model_path("noise-robust")
     for key, name in (("fp32", "emotion_cnn_lstm.fp32.onnx"), ("pytorch", "emotion_cnn_lstm.pt")):
         for folder in (int8.parent, Path("models")):
             if (folder / name).exists():
@@ -83,8 +85,9 @@ def run_benchmarks(data: Path, quick: bool, work: Path, log=print) -> dict:
     report["stages"]["resample_48k_to_16k_per_s_ms"] = stages.resample_per_second(runs)
     report["stages"]["webrtcvad_per_30ms_frame_ms"] = stages.vad_per_frame(windows.reshape(-1), runs)
     histograms: dict[str, np.ndarray] = {}
-    for case in stages.classifier_cases(have_torch and "pytorch" in models, have_torch, have_cuda):
-        if case.system in ("int8", "fp32"):
+    for case in stages.classifier_cases(have_torch and "pytorch" in models, have_torch, have_cuda,
+                                        "int8-noise-robust" in models):
+        if case.system in ("int8", "fp32", "int8-noise-robust"):
             run = stages.onnx_runner(models[case.system], case.threads, case.provider)
         elif case.system == "pytorch":
             run = stages.torch_runner(models["pytorch"], meta["frontend"], len(meta["labels"]), case.threads)
@@ -112,12 +115,15 @@ def run_benchmarks(data: Path, quick: bool, work: Path, log=print) -> dict:
     report["first_result_s"] = e2e.first_result(short, work, repeats=2 if quick else 5)
     report.setdefault("seed_style_ms_p50", None)
     report.setdefault("pytorch_ms_p50", None)
+    report.setdefault("int8_noise_robust_ms_p50", None)
     report["ratios"] = {
         "int8_over_fp32": round(report["int8_ms_p50"] / report["fp32_ms_p50"], 3),
         "seed_style_over_int8": (round(report["seed_style_ms_p50"] / report["int8_ms_p50"], 1)
                                  if report["seed_style_ms_p50"] else None),
         "pytorch_over_int8": (round(report["pytorch_ms_p50"] / report["int8_ms_p50"], 1)
                               if report["pytorch_ms_p50"] else None),
+        "noise_robust_over_int8": (round(report["int8_noise_robust_ms_p50"] / report["int8_ms_p50"], 3)
+                                   if report["int8_noise_robust_ms_p50"] else None),
         "compute_share_of_real_time": replay["compute_share_of_real_time"],
     }
     report["targets"] = {name: bool(check(report)) for name, check in TARGETS.items()}

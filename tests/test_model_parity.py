@@ -1,4 +1,4 @@
-"""The shipped int8 ONNX file against the PyTorch model it was quantized from."""
+"""The bundled int8 ONNX files against the PyTorch models they were quantized from."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="parity needs the [train] extra")
 
-from emovox.realtime.model import default_model_path, load_model_info, metadata_path  # noqa: E402
+from emovox.realtime.model import BUNDLED_MODELS, bundled_model_path, load_model_info, metadata_path  # noqa: E402
 from emovox.train.corpora import load_ravdess  # noqa: E402
 from emovox.train import folds as emobox  # noqa: E402
 from emovox.train.model import EmotionModel, FrontendSpec  # noqa: E402
@@ -15,24 +15,26 @@ from emovox.train.recipe import Recipe, parity  # noqa: E402
 from tests.conftest import RAVDESS, REPO  # noqa: E402
 
 
-def shipped_pytorch_model() -> EmotionModel:
+def shipped_pytorch_model(name: str) -> EmotionModel:
     """The PyTorch weights saved beside the ONNX file by `ser-train ship` (kept in the repo, not the wheel)."""
-    meta = json.loads(metadata_path(default_model_path()).read_text())
+    meta = json.loads(metadata_path(bundled_model_path(name)).read_text())
     model = EmotionModel(FrontendSpec(**meta["frontend"]), len(meta["labels"]))
-    model.backbone.load_state_dict(torch.load(REPO / "models" / "emotion_cnn_lstm.pt"))
+    model.backbone.load_state_dict(torch.load(REPO / "models" / f"{meta['name']}.pt"))
     model.temperature.fill_(meta.get("temperature", 1.0))  # calibrated inside the exported graph
     return model.eval()
 
 
-def test_int8_matches_pytorch_on_a_fold() -> None:
+@pytest.mark.parametrize("name", BUNDLED_MODELS)
+def test_int8_matches_pytorch_on_a_fold(name: str) -> None:
     fold_files = [u for u in load_ravdess(RAVDESS) if u.speaker in emobox.test_speakers(1)]
     assert len(fold_files) == 240
-    result = parity(shipped_pytorch_model(), default_model_path(), fold_files, Recipe())
+    result = parity(shipped_pytorch_model(name), bundled_model_path(name), fold_files, Recipe())
     assert result["same_top1"] >= 0.99, result
 
 
-def test_shipped_model_fits_the_budget() -> None:
-    info = load_model_info()
+@pytest.mark.parametrize("name", BUNDLED_MODELS)
+def test_bundled_model_fits_the_budget(name: str) -> None:
+    info = load_model_info(name)
     assert info.path.stat().st_size <= 1_000_000
     assert info.labels == ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
     assert info.sample_rate == 16000 and info.window_samples == 40000
