@@ -17,7 +17,7 @@ BUNDLED_MODELS = {
 }
 """The models inside the package, by the name ``--model`` takes: the default is the most accurate
 on clean speech; the noise-robust one trained with noise mixed into 30 % of its windows and holds
-up better in noisy rooms and on phone lines (README, "Noise")."""
+up better when background noise is audible (README, "Which model")."""
 
 
 class ModelError(Exception):

@@ -16,9 +16,10 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     out, results, cache = tmp_path / "model", tmp_path / "results", tmp_path / "cache"
     status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
                         "--folds", "1,2", "--epochs", "1", "--out", str(out), "--results", str(results),
-                        "--cache", str(cache)])
+                        "--cache", str(cache), "--name", "tiny"])
     assert status == 0
-    model = out / "emotion_cnn_lstm.int8.onnx"
+    model = out / "tiny.int8.onnx"  # --name sets every file's stem
+    assert (out / "tiny.fp32.onnx").exists() and (out / "tiny.pt").exists()
     assert model.stat().st_size < 1_000_000
     cv = json.loads((results / "ravdess_cv.json").read_text())
     assert [f["fold"] for f in cv["folds"]] == [1, 2]
@@ -26,8 +27,8 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     assert (results / "ravdess_cv.md").exists() and (results / "ravdess_cv_confusion.png").stat().st_size > 0
     snr = json.loads((results / "ravdess_snr.json").read_text())
     assert set(snr) == {"white", "babble"} and list(snr["white"]) == ["clean", "20", "10", "5", "0"]
-    metadata = json.loads((out / "emotion_cnn_lstm.int8.json").read_text())
-    assert metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
+    metadata = json.loads((out / "tiny.int8.json").read_text())
+    assert metadata["name"] == "tiny" and metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"
     events_file = tmp_path / "events.jsonl"
     result = run_ser_live("--file", str(three_utterances.path), "--fast", "--no-dashboard",
@@ -39,6 +40,11 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
 def test_bad_corpus_name_is_a_usage_error(capsys) -> None:
     assert ser_train(["ship", "--data", str(DATA), "--corpora", "nope"]) == 2
     assert "unknown corpus" in capsys.readouterr().err
+
+
+def test_a_model_name_that_is_not_a_file_stem_is_a_usage_error(capsys) -> None:
+    assert ser_train(["ship", "--data", str(DATA), "--name", "../elsewhere"]) == 2
+    assert "--name takes letters" in capsys.readouterr().err
 
 
 def test_noise_probability_outside_0_1_is_a_usage_error(capsys) -> None:
