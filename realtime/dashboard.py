@@ -31,6 +31,11 @@ def percentile(values: list[float] | deque, q: float) -> float:
     return ranked[min(len(ranked) - 1, max(0, math.ceil(q / 100 * len(ranked)) - 1))]
 
 
+def _ms(value: float, decimals: int) -> str:
+    """``1.2 ms``, or a dash before there is anything to measure (never ``nan``)."""
+    return "-" if math.isnan(value) else f"{value:.{decimals}f} ms"
+
+
 @dataclass
 class SessionTally:
     """Utterances, speaking time and each emotion's share: the Ctrl-C / end-of-run summary."""
@@ -138,11 +143,11 @@ def render(state: DashboardState, status: LiveStatus, source_name: str) -> Rende
     for name in state.labels:
         legend.append("■ ", style=colour(name)).append(f"{name}  ")
 
-    p50, p95 = percentile(state.compute_ms, 50), percentile(state.compute_ms, 95)
-    lat50 = percentile(state.latency_ms, 50)
+    p50, p95 = _ms(percentile(state.compute_ms, 50), 1), _ms(percentile(state.compute_ms, 95), 1)
+    lat50 = _ms(percentile(state.latency_ms, 50), 0)
     overflows = f"   input overflows {status.input_overflows}" if status.input_overflows else ""
     overflows += f"   skipped windows {status.skipped_windows}" if status.skipped_windows else ""
-    stats = Text(f"compute p50 {p50:.1f} ms  p95 {p95:.1f} ms   speech end→label p50 {lat50:.0f} ms\n"
+    stats = Text(f"compute p50 {p50}  p95 {p95}   speech end→label p50 {lat50}\n"
                  f"utterances {state.tally.utterances}   dropped frames {status.dropped_frames}{overflows}   "
                  f"t = {status.position_s:.1f} s\n"
                  f"model {state.model_name} ({state.provider})   source {source_name}", style="grey70")

@@ -31,6 +31,7 @@ def test_screen_shows_label_bars_timeline_and_changes_with_a_new_utterance() -> 
     status = LiveStatus(level_db=-23.0, in_speech=True, position_s=12.0)
     before = screen(state, status)
     assert "waiting for speech" in before and "utterances 0" in before
+    assert "compute p50 -  p95 -" in before and "nan" not in before  # nothing measured yet
 
     state.update(UtteranceStart(0, 1.0))
     state.update(WindowResult(0, 0.8, 3.3, "angry", 0.81, probs("angry", 0.81), 0.9))
