@@ -27,6 +27,8 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     assert (results / "ravdess_cv.md").exists() and (results / "ravdess_cv_confusion.png").stat().st_size > 0
     snr = json.loads((results / "ravdess_snr.json").read_text())
     assert set(snr) == {"white", "babble"} and list(snr["white"]) == ["clean", "20", "10", "5", "0"]
+    assert all(0.0 <= f["int8_ua_telephone"] <= 1.0 for f in cv["folds"])  # the phone-line condition
+    assert "telephone-band" in (results / "ravdess_cv.md").read_text()
     metadata = json.loads((out / "tiny.int8.json").read_text())
     assert metadata["name"] == "tiny" and metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"

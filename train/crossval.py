@@ -20,10 +20,10 @@ from emovox.train.fit import per_utterance
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, checkpoint_key, export_model, full_model,
                                  onnx_probs, raw_windows, train_on)
-from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr
+from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr, ua_on_telephone_band
 
 METRIC_KEYS = ("ua", "wa", "macro_f1", "per_class_recall", "confusion")
-EVALUATION_VERSION = 2
+EVALUATION_VERSION = 3
 """Bump when evaluate_fold's measurements change, so cached fold results are not reused."""
 BABBLE_SOURCES = 40
 """Training actors' RAVDESS files that babble noise is mixed from."""
@@ -101,6 +101,7 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
         "int8_ece": round(expected_calibration_error(quantized, truth), 4),
         "parity_same_top1": round(float((quantized.argmax(1) == pred).mean()), 4),
         "int8_ua_by_snr": ua_against_snr(int8, test_items, talkers, recipe, seed=fold),
+        "int8_ua_telephone": ua_on_telephone_band(int8, test_items, recipe),
         "minutes": round((time.monotonic() - began) / 60, 1),
     }
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,8 @@ def summarise(fold_results: list[dict]) -> dict:
         keys = sorted({k for r in fold_results for k in r[group]})
         out[group] = {k: _mean_std([r[group][k] for r in fold_results if k in r[group]])[0] for k in keys}
     out["int8_ua_by_snr"] = summarise_snr([r["int8_ua_by_snr"] for r in fold_results])
+    out["int8_ua_telephone_mean"], out["int8_ua_telephone_std"] = _mean_std(
+        [r["int8_ua_telephone"] for r in fold_results])
     pooled = np.sum([np.array(r["confusion"]) for r in fold_results], axis=0)
     out["pooled_confusion"] = pooled.tolist()
     out["pooled_per_class_recall"] = {label: round(float(pooled[i, i] / max(pooled[i].sum(), 1)), 4)
@@ -187,6 +190,8 @@ def cv_markdown(cv: dict) -> str:
         for kind, levels in cv["int8_ua_by_snr"].items():
             lines.append(f"| {kind} noise | " + " | ".join(f"{v['ua_mean']:.3f} ± {v['ua_std']:.3f}"
                                                        for v in levels.values()) + " |")
+        lines += ["", f"int8 UA on telephone-band audio (8 kHz, 300-3400 Hz, G.711 mu-law): "
+                      f"{cv['int8_ua_telephone_mean']:.3f} ± {cv['int8_ua_telephone_std']:.3f}"]
     lines += ["", cv["protocol"], "", "Regenerate: `ser-train cv` (see README)."]
     return "\n".join(lines) + "\n"
 

@@ -3,6 +3,7 @@
 The noise is added to the whole recording and the noisy recording goes through the runtime's
 own segmentation and windowing, as it would live: at low SNR the VAD hears the noise too.
 The SNR is measured against the speech power inside the clean recording's speech span.
+A telephone line is the other condition a call centre meets: narrowband, companded audio.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from emovox.train.fit import BABBLE_TALKERS, per_utterance
 from emovox.train.metrics import evaluate
 
 SNRS_DB = (20, 10, 5, 0)
+TELEPHONE_RATE = 8000
+TELEPHONE_BAND_HZ = (300.0, 3400.0)
+"""The classic narrowband voice channel (ITU-T G.712), sampled at 8 kHz."""
 
 
 def _looped(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -42,14 +46,48 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float, span: tuple[int, i
     return (speech + noise * np.sqrt(speech_power / noise_power / 10 ** (snr_db / 10))).astype(np.float32)
 
 
+def mu_law_round_trip(audio: np.ndarray, mu: int = 255) -> np.ndarray:
+    """Encode to 8-bit mu-law (G.711) and decode: the quantization a phone network adds."""
+    compressed = np.sign(audio) * np.log1p(mu * np.abs(np.clip(audio, -1.0, 1.0))) / np.log1p(mu)
+    code = np.round((compressed + 1.0) / 2.0 * mu)  # 256 levels
+    decoded = code / mu * 2.0 - 1.0
+    return (np.sign(decoded) * np.expm1(np.abs(decoded) * np.log1p(mu)) / mu).astype(np.float32)
+
+
+def telephone_band(audio: np.ndarray, rate: int = 16000) -> np.ndarray:
+    """``audio`` as heard through a narrowband phone line, back at ``rate``: resampled to 8 kHz,
+    band-passed to 300-3400 Hz (4th-order Butterworth, causal like a real channel), mu-law coded."""
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    narrow = soxr.resample(audio, rate, TELEPHONE_RATE)
+    band = butter(4, TELEPHONE_BAND_HZ, btype="bandpass", fs=TELEPHONE_RATE, output="sos")
+    coded = mu_law_round_trip(sosfilt(band, narrow))
+    return soxr.resample(coded, TELEPHONE_RATE, rate)[:len(audio)].astype(np.float32)
+
+
+def int8_ua(model_path: Path, recordings: list[np.ndarray], truth: np.ndarray, recipe) -> float:
+    """UA of an int8 file on whole recordings, cut into windows as the runtime cuts them."""
+    from emovox.train.recipe import onnx_probs
+
+    per_file = [utterance_windows(audio, recipe.vad, recipe.window) for audio in recordings]
+    owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_file)])
+    probs = per_utterance(onnx_probs(model_path, np.concatenate(per_file)), owner, len(recordings))
+    return round(evaluate(truth, probs.argmax(1), LABELS)["ua"], 4)
+
+
+def ua_on_telephone_band(model_path: Path, test_items: list[Utterance], recipe) -> float:
+    """UA of one fold's int8 model on its test actors' recordings sent through a phone line."""
+    truth = np.array([u.label_index for u in test_items])
+    return int8_ua(model_path, [telephone_band(read_audio(u.path)) for u in test_items], truth, recipe)
+
+
 def ua_against_snr(model_path: Path, test_items: list[Utterance], talker_items: list[Utterance], recipe,
                    seed: int) -> dict[str, dict[str, float]]:
     """{"white"|"babble": {"clean"|"20"|...: UA}} for one fold's int8 model on its test actors.
 
     ``talker_items`` (other actors' files: never the test actors) make up the babble.
     """
-    from emovox.train.recipe import onnx_probs
-
     rng = np.random.default_rng(seed)
     talkers = [read_audio(u.path) for u in talker_items]
     clean = [read_audio(u.path) for u in test_items]
@@ -57,10 +95,7 @@ def ua_against_snr(model_path: Path, test_items: list[Utterance], talker_items: 
     truth = np.array([u.label_index for u in test_items])
 
     def ua(recordings: list[np.ndarray]) -> float:
-        per_file = [utterance_windows(audio, recipe.vad, recipe.window) for audio in recordings]
-        owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_file)])
-        probs = per_utterance(onnx_probs(model_path, np.concatenate(per_file)), owner, len(recordings))
-        return round(evaluate(truth, probs.argmax(1), LABELS)["ua"], 4)
+        return int8_ua(model_path, recordings, truth, recipe)
 
     clean_ua = ua(clean)
     out: dict[str, dict[str, float]] = {}
