@@ -94,17 +94,14 @@ def ua_against_snr(model_path: Path, test_items: list[Utterance], talker_items: 
     spans = [speech_span(audio, recipe.vad) for audio in clean]
     truth = np.array([u.label_index for u in test_items])
 
-    def ua(recordings: list[np.ndarray]) -> float:
-        return int8_ua(model_path, recordings, truth, recipe)
-
-    clean_ua = ua(clean)
+    clean_ua = int8_ua(model_path, clean, truth, recipe)
     out: dict[str, dict[str, float]] = {}
     for kind in ("white", "babble"):
         out[kind] = {"clean": clean_ua}
         for snr in SNRS_DB:
             noisy = [mix(audio, rng.standard_normal(len(audio)) if kind == "white" else
                          babble(len(audio), talkers, rng), snr, span) for audio, span in zip(clean, spans)]
-            out[kind][str(snr)] = ua(noisy)
+            out[kind][str(snr)] = int8_ua(model_path, noisy, truth, recipe)
     return out
 
 
