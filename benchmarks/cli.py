@@ -40,8 +40,9 @@ def find_models() -> dict[str, Path]:
 
     int8 = default_model_path()
     found = {"int8": int8}
-    if bundled_model_path("noise-robust").exists():
-        found["int8-noise-robust"] = bundled_model_path("noise-robust")
+    noise_robust = bundled_model_path("noise-robust")
+    if noise_robust.exists():
+        found["int8-noise-robust"] = noise_robust
     for key, name in (("fp32", "emotion_cnn_lstm.fp32.onnx"), ("pytorch", "emotion_cnn_lstm.pt")):
         for folder in (int8.parent, Path("models")):
             if (folder / name).exists():

@@ -30,7 +30,8 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     assert all(0.0 <= f["int8_ua_telephone"] <= 1.0 for f in cv["folds"])  # the phone-line condition
     assert "telephone-band" in (results / "ravdess_cv.md").read_text()
     metadata = json.loads((out / "tiny.int8.json").read_text())
-    assert metadata["name"] == "tiny" and metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
+    assert metadata["name"] == "tiny"
+    assert metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"
     events_file = tmp_path / "events.jsonl"
     result = run_ser_live("--file", str(three_utterances.path), "--fast", "--no-dashboard",

@@ -15,11 +15,11 @@ import torch
 
 from emovox.train import folds as emobox
 from emovox.train.calibration import expected_calibration_error, fit_temperature, utterance_probs
-from emovox.train.corpora import LABELS, Utterance
+from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.fit import per_utterance
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, checkpoint_key, export_model, full_model,
-                                 onnx_probs, raw_windows, train_on)
+                                 onnx_probs, recording_windows, train_on)
 from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr, ua_on_telephone_band
 
 METRIC_KEYS = ("ua", "wa", "macro_f1", "per_class_recall", "confusion")
@@ -71,7 +71,8 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
     test_items = [corpus.items[i] for i in test_idx]
     truth = np.array([u.label_index for u in test_items])
     model = full_model(backbone, recipe, temperature)
-    windows, owner = raw_windows(test_items, recipe)
+    clean = [read_audio(u.path) for u in test_items]  # read once: the clean, noisy and phone-line scores
+    windows, owner = recording_windows(clean, recipe)
     with torch.no_grad():
         logits = backbone_logits(model.backbone, model.frontend(torch.from_numpy(windows)).numpy())
     raw = utterance_probs(logits, owner, len(test_items))
@@ -100,8 +101,8 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
                  if k in ("ua", "wa", "macro_f1")},
         "int8_ece": round(expected_calibration_error(quantized, truth), 4),
         "parity_same_top1": round(float((quantized.argmax(1) == pred).mean()), 4),
-        "int8_ua_by_snr": ua_against_snr(int8, test_items, talkers, recipe, seed=fold),
-        "int8_ua_telephone": ua_on_telephone_band(int8, test_items, recipe),
+        "int8_ua_by_snr": ua_against_snr(int8, clean, truth, talkers, recipe, seed=fold),
+        "int8_ua_telephone": ua_on_telephone_band(int8, clean, truth, recipe),
         "minutes": round((time.monotonic() - began) / 60, 1),
     }
     cached.parent.mkdir(parents=True, exist_ok=True)

@@ -118,11 +118,17 @@ def full_model(backbone: CNNLSTM, recipe: Recipe, temperature: float = 1.0) -> E
     return model.eval()
 
 
-def raw_windows(items: list[Utterance], recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
-    """Waveform windows (the ONNX input) and their owner index, for files read afresh."""
-    per_file = [utterance_windows(read_audio(u.path), recipe.vad, recipe.window) for u in items]
+def recording_windows(recordings: list[np.ndarray], recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """Waveform windows (the ONNX input) of whole recordings, cut as the runtime cuts them, and
+    their owner index."""
+    per_file = [utterance_windows(audio, recipe.vad, recipe.window) for audio in recordings]
     owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_file)])
     return np.concatenate(per_file), owner
+
+
+def raw_windows(items: list[Utterance], recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """``recording_windows`` of files read afresh."""
+    return recording_windows([read_audio(u.path) for u in items], recipe)
 
 
 def onnx_probs(model_path: Path, windows: np.ndarray) -> np.ndarray:
@@ -205,15 +211,14 @@ def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_
     backbone = train_on(corpus, recipe.trainable(items, list(range(len(items)))), recipe, cache_dir, log)
     temperature = float(evaluation.get("temperature_mean", 1.0))
     model = full_model(backbone, recipe, temperature)
-    stem = name
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(backbone.state_dict(), out_dir / f"{stem}.pt")  # the PyTorch reference for parity checks
-    fp32, int8 = export_model(model, out_dir, stem, calibration_items(items, recipe.calibration_files,
+    torch.save(backbone.state_dict(), out_dir / f"{name}.pt")  # the PyTorch reference for parity checks
+    fp32, int8 = export_model(model, out_dir, name, calibration_items(items, recipe.calibration_files,
                                                                       recipe.train.seed), recipe)
     parity_items = [u for u in items if u.speaker in emobox.test_speakers(1)] or items[:50]
     shipped_parity = parity(model, int8, parity_items, recipe)
     metadata = {
-        "name": stem, "labels": list(LABELS), "sample_rate": SAMPLE_RATE,
+        "name": name, "labels": list(LABELS), "sample_rate": SAMPLE_RATE,
         "window_samples": recipe.window.window_samples, "window_s": recipe.window.window_s,
         "input": "audio: float32[batch, window_samples], raw 16 kHz mono waveform",
         "output": "probs: float32[batch, labels], softmax(logits / temperature) (log-mel front end inside "

@@ -13,7 +13,6 @@ import numpy as np
 
 from emovox.realtime.vad import speech_span
 from emovox.train.corpora import LABELS, Utterance, read_audio
-from emovox.train.features import utterance_windows
 from emovox.train.fit import BABBLE_TALKERS, per_utterance
 from emovox.train.metrics import evaluate
 
@@ -68,31 +67,28 @@ def telephone_band(audio: np.ndarray, rate: int = 16000) -> np.ndarray:
 
 def int8_ua(model_path: Path, recordings: list[np.ndarray], truth: np.ndarray, recipe) -> float:
     """UA of an int8 file on whole recordings, cut into windows as the runtime cuts them."""
-    from emovox.train.recipe import onnx_probs
+    from emovox.train.recipe import onnx_probs, recording_windows
 
-    per_file = [utterance_windows(audio, recipe.vad, recipe.window) for audio in recordings]
-    owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_file)])
-    probs = per_utterance(onnx_probs(model_path, np.concatenate(per_file)), owner, len(recordings))
+    windows, owner = recording_windows(recordings, recipe)
+    probs = per_utterance(onnx_probs(model_path, windows), owner, len(recordings))
     return round(evaluate(truth, probs.argmax(1), LABELS)["ua"], 4)
 
 
-def ua_on_telephone_band(model_path: Path, test_items: list[Utterance], recipe) -> float:
-    """UA of one fold's int8 model on its test actors' recordings sent through a phone line."""
-    truth = np.array([u.label_index for u in test_items])
-    return int8_ua(model_path, [telephone_band(read_audio(u.path)) for u in test_items], truth, recipe)
+def ua_on_telephone_band(model_path: Path, clean: list[np.ndarray], truth: np.ndarray, recipe) -> float:
+    """UA of one fold's int8 model on its test actors' recordings (``clean``) sent through a phone line."""
+    return int8_ua(model_path, [telephone_band(audio) for audio in clean], truth, recipe)
 
 
-def ua_against_snr(model_path: Path, test_items: list[Utterance], talker_items: list[Utterance], recipe,
-                   seed: int) -> dict[str, dict[str, float]]:
-    """{"white"|"babble": {"clean"|"20"|...: UA}} for one fold's int8 model on its test actors.
+def ua_against_snr(model_path: Path, clean: list[np.ndarray], truth: np.ndarray, talker_items: list[Utterance],
+                   recipe, seed: int) -> dict[str, dict[str, float]]:
+    """{"white"|"babble": {"clean"|"20"|...: UA}} for one fold's int8 model on its test actors'
+    recordings (``clean``, labels ``truth``).
 
     ``talker_items`` (other actors' files: never the test actors) make up the babble.
     """
     rng = np.random.default_rng(seed)
     talkers = [read_audio(u.path) for u in talker_items]
-    clean = [read_audio(u.path) for u in test_items]
     spans = [speech_span(audio, recipe.vad) for audio in clean]
-    truth = np.array([u.label_index for u in test_items])
 
     clean_ua = int8_ua(model_path, clean, truth, recipe)
     out: dict[str, dict[str, float]] = {}
