@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch", reason="the robustness benchmark needs the [train] extra")
 
-from emovox.train.robustness import mu_law_round_trip, telephone_band  # noqa: E402
+from emovox.train.phone_line import mu_law_round_trip, telephone_band  # noqa: E402
 
 RATE = 16000
 

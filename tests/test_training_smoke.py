@@ -16,7 +16,7 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     out, results, cache = tmp_path / "model", tmp_path / "results", tmp_path / "cache"
     status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
                         "--folds", "1,2", "--epochs", "1", "--out", str(out), "--results", str(results),
-                        "--cache", str(cache), "--name", "tiny"])
+                        "--cache", str(cache), "--name", "tiny", "--phone-probability", "0.5"])
     assert status == 0
     model = out / "tiny.int8.onnx"  # --name sets every file's stem
     assert (out / "tiny.fp32.onnx").exists() and (out / "tiny.pt").exists()
@@ -31,6 +31,7 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     assert "telephone-band" in (results / "ravdess_cv.md").read_text()
     metadata = json.loads((out / "tiny.int8.json").read_text())
     assert metadata["name"] == "tiny"
+    assert metadata["train"]["phone_probability"] == 0.5  # the emulated phone line ran in training
     assert metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"
     events_file = tmp_path / "events.jsonl"
@@ -50,9 +51,10 @@ def test_a_model_name_that_is_not_a_file_stem_is_a_usage_error(capsys) -> None:
     assert "--name takes letters" in capsys.readouterr().err
 
 
-def test_noise_probability_outside_0_1_is_a_usage_error(capsys) -> None:
-    assert ser_train(["cv", "--data", str(DATA), "--noise-probability", "1.5"]) == 2
-    assert "--noise-probability is a share" in capsys.readouterr().err
+@pytest.mark.parametrize("flag", ["--noise-probability", "--phone-probability"])
+def test_a_share_outside_0_1_is_a_usage_error(flag: str, capsys) -> None:
+    assert ser_train(["cv", "--data", str(DATA), flag, "1.5"]) == 2
+    assert f"{flag} is a share" in capsys.readouterr().err
 
 
 def test_baselines_run_under_both_protocols(tmp_path: Path) -> None:
@@ -133,4 +135,5 @@ def test_checkpoints_are_keyed_by_what_is_learned_not_by_thread_count() -> None:
     assert checkpoint_key(Recipe(train=replace(recipe.train, threads=1)), items, [0, 1]) == key
     assert checkpoint_key(Recipe(train=replace(recipe.train, seed=1)), items, [0, 1]) != key
     assert checkpoint_key(Recipe(train=replace(recipe.train, noise_probability=0.3)), items, [0, 1]) != key
+    assert checkpoint_key(Recipe(train=replace(recipe.train, phone_probability=0.3)), items, [0, 1]) != key
     assert checkpoint_key(recipe, items, [0, 2]) != key

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from emovox.train.model import CNNLSTM, FrontendSpec, LogMel
+from emovox.train.phone_line import random_phone_line
 
 BABBLE_TALKERS = 4
 """Windows summed into one babble noise, as many talkers as the robustness test's babble."""
@@ -63,8 +64,14 @@ class TrainSettings:
     speed_change: float = 0.0
     """Speed perturbation on cached log-mels: frequency and time scaled by one factor per window,
     drawn uniformly in [1 - x, 1 + x], as a recording played faster or slower (0: off)."""
+    phone_probability: float = 0.0
+    """Share of training windows sent through an emulated narrowband phone line (band-pass around
+    300-3400 Hz, nothing above 4 kHz, mu-law codec noise; ``phone_line.LINE_VARIETY``), after any
+    noise, as noise at the caller's end would be (0: off)."""
     seed: int = 0
     threads: int = 2
+    """CPU threads for training: how a run uses the machine, not what it learns (left out of the
+    checkpoint key)."""
 
 
 def spec_augment(batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
@@ -285,6 +292,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                 batch = random_warp(batch, settings, generator, frontend)
             if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
                 batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
+            if settings.phone_probability:  # off: no draws, as above
+                batch = random_phone_line(batch, settings.phone_probability, generator, frontend)
             batch = spec_augment(batch, settings, generator, frontend.log_floor)
             if settings.mixup_alpha:  # off: no random draws, as above
                 loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)

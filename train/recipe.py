@@ -72,7 +72,7 @@ def load_corpus(items: list[Utterance], recipe: Recipe, cache_dir: Path, log: Lo
     return Corpus(items, logmel, owner)
 
 
-TRAINING_CODE = ("fit.py", "model.py")
+TRAINING_CODE = ("fit.py", "model.py", "phone_line.py")
 """The modules that turn cached features into weights: part of every checkpoint's identity."""
 
 

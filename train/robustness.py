@@ -15,11 +15,9 @@ from emovox.realtime.vad import speech_span
 from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.fit import BABBLE_TALKERS, per_utterance
 from emovox.train.metrics import evaluate
+from emovox.train.phone_line import telephone_band
 
 SNRS_DB = (20, 10, 5, 0)
-TELEPHONE_RATE = 8000
-TELEPHONE_BAND_HZ = (300.0, 3400.0)
-"""The classic narrowband voice channel (ITU-T G.712), sampled at 8 kHz."""
 
 
 def _looped(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -43,26 +41,6 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float, span: tuple[int, i
     speech_power = np.mean(speech[span[0]:span[1]] ** 2) + 1e-12
     noise_power = np.mean(noise ** 2) + 1e-12
     return (speech + noise * np.sqrt(speech_power / noise_power / 10 ** (snr_db / 10))).astype(np.float32)
-
-
-def mu_law_round_trip(audio: np.ndarray, mu: int = 255) -> np.ndarray:
-    """Encode to 8-bit mu-law (G.711) and decode: the quantization a phone network adds."""
-    compressed = np.sign(audio) * np.log1p(mu * np.abs(np.clip(audio, -1.0, 1.0))) / np.log1p(mu)
-    code = np.round((compressed + 1.0) / 2.0 * mu)  # 256 levels
-    decoded = code / mu * 2.0 - 1.0
-    return (np.sign(decoded) * np.expm1(np.abs(decoded) * np.log1p(mu)) / mu).astype(np.float32)
-
-
-def telephone_band(audio: np.ndarray, rate: int = 16000) -> np.ndarray:
-    """``audio`` as heard through a narrowband phone line, back at ``rate``: resampled to 8 kHz,
-    band-passed to 300-3400 Hz (4th-order Butterworth, causal like a real channel), mu-law coded."""
-    import soxr
-    from scipy.signal import butter, sosfilt
-
-    narrow = soxr.resample(audio, rate, TELEPHONE_RATE)
-    band = butter(4, TELEPHONE_BAND_HZ, btype="bandpass", fs=TELEPHONE_RATE, output="sos")
-    coded = mu_law_round_trip(sosfilt(band, narrow))
-    return soxr.resample(coded, TELEPHONE_RATE, rate)[:len(audio)].astype(np.float32)
 
 
 def int8_ua(model_path: Path, recordings: list[np.ndarray], truth: np.ndarray, recipe) -> float:
