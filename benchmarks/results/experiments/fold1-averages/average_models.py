@@ -19,17 +19,18 @@ CK = Path(".cache/features/checkpoints")
 models = dict(arg.split("=") for arg in sys.argv[1:])
 items = load_corpora(Path("../shared/data"), ("ravdess",))
 recipe = Recipe()
+N_MELS, N_CLASSES = recipe.frontend.n_mels, len(LABELS)  # the recipe's network shape
 tr, va, te = emobox.split_with_validation(items, 1)
 sets = {}
 for name, idx in (("val", va), ("test", te)):
     its = [items[i] for i in idx]
     w, owner = raw_windows(its, recipe)
     with torch.no_grad():
-        mel = full_model(CNNLSTM(64, 8), recipe).frontend(torch.from_numpy(w)).numpy()
+        mel = full_model(CNNLSTM(N_MELS, N_CLASSES), recipe).frontend(torch.from_numpy(w)).numpy()
     sets[name] = (mel, owner, np.array([u.label_index for u in its]))
 probs = {}
 for m, key in models.items():
-    b = CNNLSTM(64, 8); b.load_state_dict(torch.load(CK / f"backbone-{key}.pt")); b.eval()
+    b = CNNLSTM(N_MELS, N_CLASSES); b.load_state_dict(torch.load(CK / f"backbone-{key}.pt")); b.eval()
     for name, (mel, owner, truth) in sets.items():
         probs[m, name] = utterance_probs(backbone_logits(b, mel), owner, len(truth))
 out = {}
