@@ -200,7 +200,7 @@ def mixup_loss(model: nn.Module, batch: torch.Tensor, index: torch.Tensor, loss_
     # torch's Beta takes no generator: seed numpy's from ours, so the run stays reproducible
     draw = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     weight = float(np.random.default_rng(draw).beta(alpha, alpha))
-    partner = torch.randperm(len(batch), generator=generator)
+    partner = torch.randperm(len(batch), generator=generator).to(batch.device)
     logits = model(weight * batch + (1 - weight) * batch[partner])
     return weight * loss_fn(logits, index) + (1 - weight) * loss_fn(logits, index[partner])
 
@@ -251,12 +251,18 @@ def corpus_label_masks(targets: np.ndarray, corpus_ids: np.ndarray, n_classes: i
 
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
-                   corpus_ids: np.ndarray | None = None, corpus_names: list[str] | None = None) -> CNNLSTM:
+                   corpus_ids: np.ndarray | None = None, corpus_names: list[str] | None = None,
+                   device: str = "cpu", network: dict | None = None) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
     ``corpus_ids`` [n], each window's corpus (an index into ``corpus_names``): needed only when
     ``settings.mask_absent_labels`` is on or the class balance is per corpus; ``corpus_names``
-    only when ``settings.ravdess_share`` is set (it has to know which corpus is RAVDESS)."""
+    only when ``settings.ravdess_share`` is set (it has to know which corpus is RAVDESS).
+
+    ``device``: where the network runs ("cuda" on a GPU); the augmentation always runs on the CPU,
+    so the random draws, and every batch, are the same on any device. ``network``: other
+    ``CNNLSTM`` shape arguments (``channels``, ``hidden``) than the shipped one's (``quick_screen``).
+    Returns the model on the CPU."""
     per_corpus = settings.class_balance == "per_corpus"
     if (per_corpus or settings.mask_absent_labels) and corpus_ids is None:
         raise ValueError("the corpus label mask and the per-corpus class balance need each window's corpus")
@@ -265,7 +271,7 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = CNNLSTM(logmel.shape[1], n_classes)
+    model = CNNLSTM(logmel.shape[1], n_classes, **(network or {})).to(device)
     features = torch.from_numpy(logmel)
     white = white_noise_power(frontend, logmel.shape[2], settings.seed) if settings.noise_probability else None
     labels = torch.from_numpy(targets.astype(np.int64))
@@ -278,9 +284,11 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     if per_corpus and (settings.corpus_share != "classes" or settings.ravdess_share):
         names = corpus_names or [str(i) for i in range(int(corpus_ids.max()) + 1)]
         window_weight = share_corpora(window_weight, corpus_ids, names, settings)
-    loss_fn = WindowLoss(labels, class_weights(targets, n_classes), settings.label_smoothing,
-                         torch.from_numpy(corpus_label_masks(targets, corpus_ids, n_classes))
-                         if settings.mask_absent_labels else None, window_weight)
+    allowed = (torch.from_numpy(corpus_label_masks(targets, corpus_ids, n_classes))
+               if settings.mask_absent_labels else None)
+    loss_fn = WindowLoss(labels.to(device), class_weights(targets, n_classes).to(device), settings.label_smoothing,
+                         None if allowed is None else allowed.to(device),
+                         None if window_weight is None else window_weight.to(device))
     for epoch in range(settings.epochs):
         model.train()
         began, total = time.monotonic(), 0.0
@@ -294,7 +302,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                 batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
             if settings.phone_probability:  # off: no draws, as above
                 batch = random_phone_line(batch, settings.phone_probability, generator, frontend)
-            batch = spec_augment(batch, settings, generator, frontend.log_floor)
+            batch = spec_augment(batch, settings, generator, frontend.log_floor).to(device)
+            index = index.to(device)
             if settings.mixup_alpha:  # off: no random draws, as above
                 loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)
             else:
@@ -306,7 +315,7 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             total += loss.item()
         log(f"epoch {epoch + 1}/{settings.epochs}: loss {total / steps_per_epoch:.3f} "
             f"({time.monotonic() - began:.0f} s)")
-    return model.eval()
+    return model.cpu().eval()
 
 
 def per_utterance(window_probs: np.ndarray, owner: np.ndarray, n_utterances: int) -> np.ndarray:

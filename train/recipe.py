@@ -92,6 +92,12 @@ def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) 
     return digest.hexdigest()[:16]
 
 
+def window_corpora(corpus: Corpus, selected: list[int], owner: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Each window's corpus, as an index into the sorted names of the selected files' corpora."""
+    names = sorted({corpus.items[i].corpus for i in selected})
+    return np.array([names.index(corpus.items[i].corpus) for i in selected], dtype=np.int64)[owner], names
+
+
 def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
     """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
     checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{checkpoint_key(recipe, corpus.items, selected)}.pt"
@@ -102,8 +108,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         return model.eval()
     logmel, labels, owner = corpus.windows_of(selected)
     log(f"training on {len(selected)} files ({len(logmel)} windows)")
-    names = sorted({corpus.items[i].corpus for i in selected})
-    corpus_ids = np.array([names.index(corpus.items[i].corpus) for i in selected], dtype=np.int64)[owner]
+    corpus_ids, names = window_corpora(corpus, selected, owner)
     model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids, names)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
