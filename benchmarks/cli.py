@@ -36,13 +36,13 @@ def cpu_model() -> str:
 
 def find_models() -> dict[str, Path]:
     """The shipped int8 files, and beside them (or in ./models) the fp32 file and PyTorch weights."""
-    from emovox.realtime.model import bundled_model_path, default_model_path
+    from emovox.realtime.model import BUNDLED_MODELS, bundled_model_path, default_model_path
 
     int8 = default_model_path()
     found = {"int8": int8}
-    noise_robust = bundled_model_path("noise-robust")
-    if noise_robust.exists():
-        found["int8-noise-robust"] = noise_robust
+    for name in BUNDLED_MODELS:
+        if name != "default" and bundled_model_path(name).exists():
+            found[f"int8-{name}"] = bundled_model_path(name)
     for key, name in (("fp32", "emotion_cnn_lstm.fp32.onnx"), ("pytorch", "emotion_cnn_lstm.pt")):
         for folder in (int8.parent, Path("models")):
             if (folder / name).exists():
@@ -86,9 +86,9 @@ def run_benchmarks(data: Path, quick: bool, work: Path, log=print) -> dict:
     report["stages"]["resample_48k_to_16k_per_s_ms"] = stages.resample_per_second(runs)
     report["stages"]["webrtcvad_per_30ms_frame_ms"] = stages.vad_per_frame(windows.reshape(-1), runs)
     histograms: dict[str, np.ndarray] = {}
-    for case in stages.classifier_cases(have_torch and "pytorch" in models, have_torch, have_cuda,
-                                        "int8-noise-robust" in models):
-        if case.system in ("int8", "fp32", "int8-noise-robust"):
+    other_int8 = [system for system in models if system.startswith("int8-")]
+    for case in stages.classifier_cases(have_torch and "pytorch" in models, have_torch, have_cuda, other_int8):
+        if case.system in ("int8", "fp32", *other_int8):
             run = stages.onnx_runner(models[case.system], case.threads, case.provider)
         elif case.system == "pytorch":
             run = stages.torch_runner(models["pytorch"], meta["frontend"], len(meta["labels"]), case.threads)
@@ -116,15 +116,14 @@ def run_benchmarks(data: Path, quick: bool, work: Path, log=print) -> dict:
     report["first_result_s"] = e2e.first_result(short, work, repeats=2 if quick else 5)
     report.setdefault("seed_style_ms_p50", None)
     report.setdefault("pytorch_ms_p50", None)
-    report.setdefault("int8_noise_robust_ms_p50", None)
     report["ratios"] = {
         "int8_over_fp32": round(report["int8_ms_p50"] / report["fp32_ms_p50"], 3),
         "seed_style_over_int8": (round(report["seed_style_ms_p50"] / report["int8_ms_p50"], 1)
                                  if report["seed_style_ms_p50"] else None),
         "pytorch_over_int8": (round(report["pytorch_ms_p50"] / report["int8_ms_p50"], 1)
                               if report["pytorch_ms_p50"] else None),
-        "noise_robust_over_int8": (round(report["int8_noise_robust_ms_p50"] / report["int8_ms_p50"], 3)
-                                   if report["int8_noise_robust_ms_p50"] else None),
+        **{f"{system.removeprefix('int8-').replace('-', '_')}_over_int8":
+           round(report[f"{system.replace('-', '_')}_ms_p50"] / report["int8_ms_p50"], 3) for system in other_int8},
         "compute_share_of_real_time": replay["compute_share_of_real_time"],
     }
     report["targets"] = {name: bool(check(report)) for name, check in TARGETS.items()}

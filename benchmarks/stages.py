@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,19 +91,18 @@ def seed_runner(threads: int) -> Callable[[np.ndarray], object]:
     return run
 
 
-def classifier_cases(pytorch: bool, seed_style: bool, cuda: bool, noise_robust: bool = False) -> list[Case]:
+def classifier_cases(pytorch: bool, seed_style: bool, cuda: bool, other_int8: Sequence[str] = ()) -> list[Case]:
     """The grid: each available system x (1 thread, all threads) x (batch 1, batch 8), plus CUDA.
 
-    ``noise_robust``: the second bundled int8 file on one thread, right after the default's cases
-    (the same network with other weights: the ratio should be 1).
+    ``other_int8``: the other bundled int8 files ("int8-noise-robust", ...), on one thread, right
+    after the default's cases (the same network with other weights: their ratios should be 1).
     """
     all_threads = os.cpu_count() or 1
     thread_options = sorted({1, all_threads})
-    systems = ["int8", "fp32"] + (["pytorch"] if pytorch else []) + (["seed-style"] if seed_style else [])
-    cases = [Case(s, t, b) for s in systems for t in thread_options for b in (1, 8)]
-    if noise_robust:
-        after_int8 = len(thread_options) * 2
-        cases[after_int8:after_int8] = [Case("int8-noise-robust", 1, b) for b in (1, 8)]
+    grid = [("int8", thread_options), *((system, [1]) for system in other_int8), ("fp32", thread_options)]
+    grid += [(system, thread_options) for system, wanted in (("pytorch", pytorch), ("seed-style", seed_style))
+             if wanted]
+    cases = [Case(system, t, b) for system, threads in grid for t in threads for b in (1, 8)]
     if cuda:
         cases += [Case(s, 1, b, "CUDA") for s in ("int8", "fp32") for b in (1, 8)]
     return cases

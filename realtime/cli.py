@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--windows", action="store_true", help="plain lines: also print interim window results")
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="NAME|PATH",
-                       help=f"a bundled model by name ({' or '.join(BUNDLED_MODELS)}; default: default, the "
+                       help=f"a bundled model by name ({', '.join(BUNDLED_MODELS)}; default: default, the "
                             "most accurate on clean speech) or an ONNX file with its .json metadata beside it")
     model.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     model.add_argument("--gpu", action="store_true", help="use ONNX Runtime's CUDA provider")

@@ -14,10 +14,12 @@ DEFAULT_MODEL = "emotion_cnn_lstm.int8.onnx"
 BUNDLED_MODELS = {
     "default": DEFAULT_MODEL,
     "noise-robust": "emotion_cnn_lstm_noise_robust.int8.onnx",
+    "phone": "emotion_cnn_lstm_phone.int8.onnx",
 }
 """The models inside the package, by the name ``--model`` takes: the default is the most accurate
 on clean speech; the noise-robust one trained with noise mixed into 30 % of its windows and holds
-up better when background noise is audible (README, "Which model")."""
+up better when background noise is audible; the phone one trained with 30 % of its windows sent
+through an emulated narrowband line, for telephone audio (README, "Which model")."""
 
 
 class ModelError(Exception):

@@ -20,13 +20,14 @@ def test_quick_bench_reports_every_field(tmp_path: Path, monkeypatch) -> None:
     for key in TOP_LEVEL:
         assert isinstance(report[key], (int, float)) and report[key] > 0, key
     assert set(report["ratios"]) >= {"int8_over_fp32", "seed_style_over_int8", "noise_robust_over_int8",
-                                     "compute_share_of_real_time"}
+                                     "phone_over_int8", "compute_share_of_real_time"}
     names = set(report["classifier"])
     for system in ("int8", "fp32", "pytorch", "seed-style"):
         for threads in {1, report["machine"]["cores"]}:
             for batch in (1, 8):
                 assert f"{system} CPU {threads}t b{batch}" in names
-    assert {"int8-noise-robust CPU 1t b1", "int8-noise-robust CPU 1t b8"} <= names  # the second bundled model
+    for other in ("noise-robust", "phone"):  # the other bundled models, on one thread
+        assert {f"int8-{other} CPU 1t b1", f"int8-{other} CPU 1t b8"} <= names
     assert report["stages"]["webrtcvad_per_30ms_frame_ms"]["p50"] > 0
     assert report["stages"]["resample_48k_to_16k_per_s_ms"]["p50"] > 0
     replay = report["replay"]

@@ -29,7 +29,11 @@ def test_int8_matches_pytorch_on_a_fold(name: str) -> None:
     fold_files = [u for u in load_ravdess(RAVDESS) if u.speaker in emobox.test_speakers(1)]
     assert len(fold_files) == 240
     result = parity(shipped_pytorch_model(name), bundled_model_path(name), fold_files, Recipe())
-    assert result["same_top1"] >= 0.99, result
+    # ONNX Runtime's int8 kernels round differently by CPU (AVX2 or AVX-512 VNNI): the noise-robust
+    # file agreed on 0.9917 of these files where it was shipped and on 0.9875 (3 files) on a VNNI
+    # machine; the cross-validation's fold exports agree on 0.975-0.996 of their test files
+    assert result["same_top1"] >= 0.98, result
+    assert abs(result["int8"]["ua"] - result["pytorch"]["ua"]) <= 0.02, result
 
 
 @pytest.mark.parametrize("name", BUNDLED_MODELS)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emovox.train.model import CNNLSTM, FrontendSpec, LogMel
+from emovox.train.model import CNNLSTM, FrontendSpec, LogMel, mel_power
 from emovox.train.phone_line import random_phone_line
 
 BABBLE_TALKERS = 4
@@ -136,7 +136,7 @@ def white_noise_power(frontend: FrontendSpec, frames: int, seed: int) -> torch.T
     samples = (frames - 1) * frontend.hop_length + frontend.win_length
     noise = torch.randn(WHITE_NOISE_WINDOWS, samples, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        return (torch.exp(LogMel(frontend)(noise)) - frontend.log_floor).clamp(min=0)
+        return mel_power(LogMel(frontend)(noise), frontend.log_floor)
 
 
 def mix_noise(batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
@@ -153,7 +153,7 @@ def mix_noise(batch: torch.Tensor, settings: TrainSettings, generator: torch.Gen
     use_babble = torch.rand(b, generator=generator) < 0.5
     low, high = settings.noise_snr_db
     snr_db = low + (high - low) * torch.rand(b, generator=generator)
-    speech = (torch.exp(batch) - log_floor).clamp(min=0)
+    speech = mel_power(batch, log_floor)
     speech_power = speech.mean(dim=(1, 2))
     noise = white[torch.randint(0, len(white), (b,), generator=generator)]
     if b > 1:

@@ -70,6 +70,12 @@ class LogMel(nn.Module):
         return torch.log(torch.matmul(self.melfb, power) + self.spec.log_floor)
 
 
+def mel_power(logmel: torch.Tensor, log_floor: float) -> torch.Tensor:
+    """The mel power a log-mel came from (``LogMel`` adds the floor before the log): the domain in
+    which noise and speech add, for the augmentations that work on cached log-mels."""
+    return (torch.exp(logmel) - log_floor).clamp(min=0)
+
+
 def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),

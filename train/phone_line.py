@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from emovox.train.model import FrontendSpec, mel_filterbank
+from emovox.train.model import FrontendSpec, mel_filterbank, mel_power
 
 TELEPHONE_RATE = 8000
 TELEPHONE_BAND_HZ = (300.0, 3400.0)
@@ -88,7 +88,7 @@ def phone_line_logmel(logmel: torch.Tensor, low: torch.Tensor, high: torch.Tenso
     """Log-mels [b, n_mels, frames] as they would come out of a phone line whose band-pass has
     edges ``low``/``high`` [b] (Hz) and whose codec adds noise ``snr_db`` [b] below each frame's
     power (measured, like the noise, as the mean mel power over the bands)."""
-    speech = (torch.exp(logmel) - frontend.log_floor).clamp(min=0) * mel_band_gains(frontend, low, high)[:, :, None]
+    speech = mel_power(logmel, frontend.log_floor) * mel_band_gains(frontend, low, high)[:, :, None]
     frame_power = speech.mean(dim=1, keepdim=True)  # b, 1, frames
     noise = quantization_noise_shape(frontend)[None, :, None] * frame_power * 10 ** (-snr_db[:, None, None] / 10)
     return torch.log(speech + noise + frontend.log_floor)

@@ -24,11 +24,16 @@ import lzma
 import multiprocessing
 import os
 import sys
+import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the recipe's imports are heavy: the CLI's argument errors should not wait for them
+    from emovox.train.recipe import Corpus
 
 CODE_STEP = 0.1
 """Log-mel quantization step (natural log units: 0.43 dB); the codes span the floor to +5.1."""
@@ -38,26 +43,25 @@ PROTOCOL = ("EmoBox RAVDESS folds, 8 classes, the shipped recipe's training sett
             "paired difference is against width 1 trained in the same run.")
 
 
-def pack(data: Path, cache_dir: Path, out: Path) -> None:
-    """Everything ``run`` needs, in one file: no audio, no corpus folders."""
-    from emovox.train.corpora import LOADERS, load_corpora
-    from emovox.train.recipe import Recipe, load_corpus
+def pack(corpus: Corpus, out: Path) -> None:
+    """Everything ``run`` needs from a ``Corpus`` (its files and cached log-mels), in one file: no
+    audio, no corpus folders."""
+    from emovox.train.recipe import Recipe
 
-    recipe = Recipe()
-    items = load_corpora(data, tuple(LOADERS))
-    corpus = load_corpus(items, recipe, cache_dir, print)
-    floor = np.log(recipe.frontend.log_floor)
+    frontend = Recipe().frontend
+    floor = np.log(frontend.log_floor)
     codes = np.clip(np.round((corpus.logmel.astype(np.float32) - floor) / CODE_STEP), 0, 255).astype(np.uint8)
     out.parent.mkdir(parents=True, exist_ok=True)
+    items = corpus.items
     np.savez(out, codes_xz=np.frombuffer(lzma.compress(codes.tobytes()), dtype=np.uint8),
              shape=np.array(codes.shape), owner=corpus.owner,
              corpus=np.array([u.corpus for u in items]), speaker=np.array([u.speaker for u in items]),
              label=np.array([u.label for u in items]), path=np.array([str(u.path) for u in items]),
-             frontend=json.dumps(asdict(recipe.frontend)))
+             frontend=json.dumps(asdict(frontend)))
     print(f"packed {len(items)} files, {len(codes)} windows: {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 
-def unpack(packed: Path, decoded: Path):
+def unpack(packed: Path, decoded: Path) -> Corpus:
     """The packed corpus as a ``Corpus`` (log-mels decoded once to ``decoded``, then memory-mapped)."""
     from emovox.train.corpora import Utterance
     from emovox.train.recipe import Corpus, Recipe
@@ -167,18 +171,19 @@ def run(packed: Path, widths: list[float], epochs: list[int], folds: list[int], 
     """Every (epochs, width, fold), ``jobs`` at a time; the results are rewritten as each one ends,
     so a run stopped early keeps what it finished."""
     widths = [1.0] + [w for w in widths if w != 1.0]  # the baseline, always, first
-    decoded = Path(os.environ.get("TMPDIR", "/tmp")) / f"screen-{packed.stat().st_size}.npy"
-    unpack(packed, decoded)  # decode once, before the workers map it
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    todo = [(packed, decoded, w, e, f, device, threads) for e in epochs for w in widths for f in folds]
     results = []
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        for result in pool.imap_unordered(_screen_job, todo):
-            results.append(result)
-            print(f"width {result['width']:g}, {result['epochs']} epochs, fold {result['fold']}: "
-                  f"UA {result['ua']:.3f} (validation {result['validation_ua']:.3f}), "
-                  f"{result['minutes']:.1f} min", flush=True)
-            write_results(results, results_dir, command)
+    with tempfile.TemporaryDirectory() as scratch:
+        decoded = Path(scratch) / "logmel.npy"
+        unpack(packed, decoded)  # decoded once, before the workers map it
+        todo = [(packed, decoded, w, e, f, device, threads) for e in epochs for w in widths for f in folds]
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            for result in pool.imap_unordered(_screen_job, todo):
+                results.append(result)
+                print(f"width {result['width']:g}, {result['epochs']} epochs, fold {result['fold']}: "
+                      f"UA {result['ua']:.3f} (validation {result['validation_ua']:.3f}), "
+                      f"{result['minutes']:.1f} min", flush=True)
+                write_results(results, results_dir, command)
     return results
 
 
@@ -201,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "pack":
-            pack(args.data, args.cache, args.out)
+            from emovox.train.corpora import LOADERS, load_corpora
+            from emovox.train.recipe import Recipe, load_corpus
+
+            pack(load_corpus(load_corpora(args.data, tuple(LOADERS)), Recipe(), args.cache, print), args.out)
             return 0
         widths = [float(w) for w in args.widths.split(",")]
         epochs = [int(e) for e in args.epochs.split(",")]
