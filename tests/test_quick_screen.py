@@ -44,3 +44,11 @@ def test_a_missing_pack_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "missing.npz" in line and "pack" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_that_is_not_a_pack_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    not_a_pack = tmp_path / "screen.npz"
+    not_a_pack.write_text("hello")
+    assert main(["run", str(not_a_pack), "--results", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "screen.npz" in line and not (tmp_path / "out").exists()

@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,14 +62,33 @@ def pack(corpus: Corpus, out: Path) -> None:
     print(f"packed {len(items)} files, {len(codes)} windows: {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 
+PACKED_ARRAYS = ("codes_xz", "shape", "owner", "corpus", "speaker", "label", "path", "frontend")
+
+
+def check_pack(packed: Path) -> None:
+    """ValueError unless ``packed`` is a file that ``pack`` wrote, for this recipe's front end."""
+    from emovox.train.recipe import Recipe
+
+    try:
+        with np.load(packed) as file:
+            names = set(file.files)
+            frontend = json.loads(str(file["frontend"])) if "frontend" in names else None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"cannot read {packed} as packed features: {error}") from None
+    missing = [name for name in PACKED_ARRAYS if name not in names]
+    if missing:
+        raise ValueError(f"{packed} lacks {', '.join(missing)}: not written by the pack command")
+    if frontend != asdict(Recipe().frontend):
+        raise ValueError(f"{packed} was packed with another front end")
+
+
 def unpack(packed: Path, decoded: Path) -> Corpus:
     """The packed corpus as a ``Corpus`` (log-mels decoded once to ``decoded``, then memory-mapped)."""
     from emovox.train.corpora import Utterance
     from emovox.train.recipe import Corpus, Recipe
 
+    check_pack(packed)
     with np.load(packed) as file:
-        if json.loads(str(file["frontend"])) != asdict(Recipe().frontend):
-            raise ValueError(f"{packed} was packed with another front end")
         if not decoded.exists():
             codes = np.frombuffer(lzma.decompress(file["codes_xz"].tobytes()), dtype=np.uint8)
             logmel = (np.log(Recipe().frontend.log_floor) + codes.astype(np.float32) * CODE_STEP).astype(np.float16)
@@ -214,15 +234,18 @@ def main(argv: list[str] | None = None) -> int:
         widths = [float(w) for w in args.widths.split(",")]
         epochs = [int(e) for e in args.epochs.split(",")]
         folds = [int(f) for f in args.folds.split(",")]
-        if not args.packed.exists():
-            raise FileNotFoundError(f"no packed features at {args.packed} (run the pack command first)")
         if any(w <= 0 for w in widths) or any(e < 1 for e in epochs) or any(f not in range(1, 7) for f in folds):
             raise ValueError("widths are > 0, epochs >= 1 and folds 1-6")
+        if args.jobs < 1:
+            raise ValueError(f"--jobs takes 1 or more, got {args.jobs}")
+        if not args.packed.exists():
+            raise FileNotFoundError(f"no packed features at {args.packed} (run the pack command first)")
+        check_pack(args.packed)
     except (ValueError, FileNotFoundError) as error:
         print(f"quick_screen: error: {error}", file=sys.stderr)
         return 2
     command = "python -m emovox.train.quick_screen " + " ".join(argv if argv is not None else sys.argv[1:])
-    run(args.packed, widths, epochs, folds, args.device, max(1, args.jobs), args.results, command)
+    run(args.packed, widths, epochs, folds, args.device, args.jobs, args.results, command)
     return 0
 
 
