@@ -100,8 +100,14 @@ def unpack(packed: Path, decoded: Path) -> Corpus:
 
 
 def network_shape(width: float) -> dict:
-    """The shipped CNN-LSTM's channels (16, 32, 48) and LSTM units (64), times ``width``."""
-    return {"channels": tuple(max(1, round(c * width)) for c in (16, 32, 48)), "hidden": max(1, round(64 * width))}
+    """The shipped CNN-LSTM's channels and LSTM units (``CNNLSTM``'s defaults), times ``width``."""
+    import inspect
+
+    from emovox.train.model import CNNLSTM
+
+    shipped = inspect.signature(CNNLSTM).parameters
+    return {"channels": tuple(max(1, round(c * width)) for c in shipped["channels"].default),
+            "hidden": max(1, round(shipped["hidden"].default * width))}
 
 
 def screen_fold(packed: Path, decoded: Path, width: float, epochs: int, fold: int, device: str,
@@ -115,7 +121,6 @@ def screen_fold(packed: Path, decoded: Path, width: float, epochs: int, fold: in
     from emovox.train.crossval import backbone_logits
     from emovox.train.fit import train_backbone
     from emovox.train.metrics import evaluate
-    from emovox.train.model import CNNLSTM
     from emovox.train.recipe import SHIPPED_TRAINING, Recipe, window_corpora
 
     corpus = unpack(packed, decoded)
@@ -140,8 +145,7 @@ def screen_fold(packed: Path, decoded: Path, width: float, epochs: int, fold: in
         ua[part] = round(evaluate(truth, probs.argmax(1), LABELS)["ua"], 4)
     return {"width": width, "epochs": epochs, "fold": fold, "ua": ua["test"], "validation_ua": ua["validation"],
             "temperature": round(temperature, 4), "minutes": round(minutes, 2), "device": device,
-            "parameters": sum(p.numel() for p in CNNLSTM(logmel.shape[1], len(LABELS),
-                                                          **network_shape(width)).parameters())}
+            "parameters": sum(p.numel() for p in backbone.parameters())}
 
 
 def _screen_job(job: tuple) -> dict:
