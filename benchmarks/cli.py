@@ -91,7 +91,7 @@ def run_benchmarks(data: Path, quick: bool, work: Path, log=print) -> dict:
         if case.system in ("int8", "fp32", *other_int8):
             run = stages.onnx_runner(models[case.system], case.threads, case.provider)
         elif case.system == "pytorch":
-            run = stages.torch_runner(models["pytorch"], meta["frontend"], len(meta["labels"]), case.threads)
+            run = stages.torch_runner(models["pytorch"], meta, case.threads)
         else:
             run = stages.seed_runner(case.threads)
         # librosa features cost ~40 ms a window: --quick gives the seed-style baseline fewer runs

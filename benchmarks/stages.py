@@ -57,13 +57,14 @@ def onnx_runner(path: Path, threads: int, provider: str = "CPU") -> Callable[[np
     return Classifier(load_model_info(path), threads=threads, gpu=provider == "CUDA").predict
 
 
-def torch_runner(weights: Path, frontend: dict, n_labels: int, threads: int) -> Callable[[np.ndarray], object]:
+def torch_runner(weights: Path, meta: dict, threads: int) -> Callable[[np.ndarray], object]:
+    """The PyTorch model that ``weights`` and the shipped file's metadata ``meta`` describe."""
     import torch
 
-    from emovox.train.model import EmotionModel, FrontendSpec
+    from emovox.train.model import model_from_metadata
 
     torch.set_num_threads(threads)
-    model = EmotionModel(FrontendSpec(**frontend), n_labels)
+    model = model_from_metadata(meta)
     model.backbone.load_state_dict(torch.load(weights))
     model.eval()
 

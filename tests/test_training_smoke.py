@@ -16,7 +16,8 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     out, results, cache = tmp_path / "model", tmp_path / "results", tmp_path / "cache"
     status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
                         "--folds", "1,2", "--epochs", "1", "--out", str(out), "--results", str(results),
-                        "--cache", str(cache), "--name", "tiny", "--phone-probability", "0.5"])
+                        "--cache", str(cache), "--name", "tiny", "--phone-probability", "0.5",
+                        "--window-mean"])
     assert status == 0
     model = out / "tiny.int8.onnx"  # --name sets every file's stem
     assert (out / "tiny.fp32.onnx").exists() and (out / "tiny.pt").exists()
@@ -32,6 +33,7 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     metadata = json.loads((out / "tiny.int8.json").read_text())
     assert metadata["name"] == "tiny"
     assert metadata["train"]["phone_probability"] == 0.5  # the emulated phone line ran in training
+    assert metadata["train"]["window_mean"] is True  # and the exported graph subtracts the window mean
     assert metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"
     events_file = tmp_path / "events.jsonl"

@@ -70,6 +70,8 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--ravdess-share", type=float, default=SHIPPED_TRAINING.ravdess_share,
                          help="with --class-balance per_corpus, RAVDESS's share of the loss (default "
                               "%(default)s: as --corpus-share gives)")
+    command.add_argument("--window-mean", action="store_true",
+                         help="subtract each window's per-band log-mel mean inside the network (default: off)")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -172,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                                   tempo_change=args.tempo_change, speed_change=args.speed_change,
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
-                                  ravdess_share=args.ravdess_share, threads=args.threads),
+                                  ravdess_share=args.ravdess_share, window_mean=args.window_mean,
+                                  threads=args.threads),
                     left_out_of_training=left_out)
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)

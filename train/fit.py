@@ -68,6 +68,9 @@ class TrainSettings:
     """Share of training windows sent through an emulated narrowband phone line (band-pass around
     300-3400 Hz, nothing above 4 kHz, mu-law codec noise; ``phone_line.LINE_VARIETY``), after any
     noise, as noise at the caller's end would be (0: off)."""
+    window_mean: bool = False
+    """Subtract each window's per-band log-mel mean over its real frames inside the network
+    (``model.subtract_window_mean``), at training and at run time (False: as in the v1 recipe)."""
     seed: int = 0
     threads: int = 2
     """CPU threads for training: how a run uses the machine, not what it learns (left out of the
@@ -271,7 +274,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = CNNLSTM(logmel.shape[1], n_classes, **(network or {})).to(device)
+    model = CNNLSTM(logmel.shape[1], n_classes, window_mean=settings.window_mean, log_floor=frontend.log_floor,
+                    **(network or {})).to(device)
     features = torch.from_numpy(logmel)
     white = white_noise_power(frontend, logmel.shape[2], settings.seed) if settings.noise_probability else None
     labels = torch.from_numpy(targets.astype(np.int64))

@@ -1,6 +1,8 @@
 """The CNN-LSTM, with its log-mel front end inside the model so that export carries it."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -76,6 +78,16 @@ def mel_power(logmel: torch.Tensor, log_floor: float) -> torch.Tensor:
     return (torch.exp(logmel) - log_floor).clamp(min=0)
 
 
+def subtract_window_mean(logmel: torch.Tensor, log_floor: float) -> torch.Tensor:
+    """Each mel band minus its mean over the window's real frames: cepstral mean normalisation in
+    the log-mel domain. It removes the long-term spectrum that a voice, a microphone or a line
+    imposes on every frame, and the level, and keeps how the spectrum moves. Frames at the log
+    floor (the zero padding of a short utterance's window) are left out of the mean."""
+    real = (logmel.amax(dim=1, keepdim=True) > math.log(log_floor) + 1).to(logmel.dtype)
+    mean = (logmel * real).sum(dim=2, keepdim=True) / real.sum(dim=2, keepdim=True).clamp(min=1)
+    return logmel - mean
+
+
 def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
@@ -91,11 +103,15 @@ class CNNLSTM(nn.Module):
     Per-mel batch norm learns the input statistics from training speakers only;
     three conv blocks pool 8x in frequency and 4x in time; a bidirectional
     LSTM reads the 80 ms steps; attention pooling lets emotional peaks outweigh pauses.
+    ``window_mean``: subtract each window's per-band mean first (``subtract_window_mean``, no
+    weights: a checkpoint loads either way, so the setting travels in the recipe's metadata).
     """
 
     def __init__(self, n_mels: int, n_classes: int, channels: tuple[int, int, int] = (16, 32, 48),
-                 hidden: int = 64, dropout: float = 0.3) -> None:
+                 hidden: int = 64, dropout: float = 0.3, window_mean: bool = False,
+                 log_floor: float = FrontendSpec.log_floor) -> None:
         super().__init__()
+        self.window_mean, self.log_floor = window_mean, log_floor
         self.input_norm = nn.BatchNorm1d(n_mels)
         c1, c2, c3 = channels
         self.convs = nn.Sequential(_conv_block(1, c1, (2, 2)), _conv_block(c1, c2, (2, 2)),
@@ -106,6 +122,8 @@ class CNNLSTM(nn.Module):
         self.head = nn.Linear(2 * hidden, n_classes)
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        if self.window_mean:
+            logmel = subtract_window_mean(logmel, self.log_floor)
         x = self.convs(self.input_norm(logmel)[:, None])  # B, C, F, T
         b, c, f, t = x.shape
         x = x.permute(0, 3, 1, 2).reshape(b, t, c * f)
@@ -118,11 +136,18 @@ class CNNLSTM(nn.Module):
 class EmotionModel(nn.Module):
     """Waveform -> class probabilities: exactly what the runtime's ONNX session computes."""
 
-    def __init__(self, spec: FrontendSpec, n_classes: int) -> None:
+    def __init__(self, spec: FrontendSpec, n_classes: int, window_mean: bool = False) -> None:
         super().__init__()
         self.frontend = LogMel(spec)
-        self.backbone = CNNLSTM(spec.n_mels, n_classes)
+        self.backbone = CNNLSTM(spec.n_mels, n_classes, window_mean=window_mean, log_floor=spec.log_floor)
         self.register_buffer("temperature", torch.ones(()))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.backbone(self.frontend(wave)) / self.temperature, dim=-1)
+
+
+def model_from_metadata(meta: dict) -> EmotionModel:
+    """An untrained ``EmotionModel`` shaped as a shipped file's metadata says (front end, labels,
+    training-recipe switches that change the graph but hold no weights)."""
+    return EmotionModel(FrontendSpec(**meta["frontend"]), len(meta["labels"]),
+                        window_mean=bool(meta.get("train", {}).get("window_mean", False)))

@@ -101,7 +101,8 @@ def window_corpora(corpus: Corpus, selected: list[int], owner: np.ndarray) -> tu
 def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
     """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
     checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{checkpoint_key(recipe, corpus.items, selected)}.pt"
-    model = CNNLSTM(recipe.frontend.n_mels, len(LABELS))
+    model = CNNLSTM(recipe.frontend.n_mels, len(LABELS), window_mean=recipe.train.window_mean,
+                    log_floor=recipe.frontend.log_floor)
     if checkpoint.exists():
         log(f"reusing {checkpoint}")
         model.load_state_dict(torch.load(checkpoint))
@@ -117,7 +118,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
 
 def full_model(backbone: CNNLSTM, recipe: Recipe, temperature: float = 1.0) -> EmotionModel:
     """The backbone behind the fixed front end, softmax at ``temperature``: the graph that is exported."""
-    model = EmotionModel(recipe.frontend, len(LABELS))
+    model = EmotionModel(recipe.frontend, len(LABELS), window_mean=recipe.train.window_mean)
     model.backbone.load_state_dict(backbone.state_dict())
     model.temperature.fill_(temperature)
     return model.eval()
