@@ -2,6 +2,7 @@
 telephone audio."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from emovox.train.phone_line import telephone_band
 from tests.conftest import RAVDESS, read_events, run_ser_live
 
 ANGRY = RAVDESS / "Actor_01" / "03-01-05-02-01-01-01.flac"
+Degrade = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(padded recording, its speech alone) -> what the runtime hears."""
 
 
 def test_ser_live_takes_a_bundled_model_by_name(tmp_path: Path) -> None:
@@ -34,7 +37,7 @@ def test_an_unknown_model_name_is_one_line_and_exit_2() -> None:
     assert "noise-robst" in line and "noise-robust" in line  # names what exists
 
 
-def ua_at_10_db(metadata: dict) -> float:
+def _ua_at_10_db(metadata: dict) -> float:
     """The cross-validated int8 UA at 10 dB SNR, white and babble noise averaged."""
     return float(np.mean([metadata["evaluation"]["int8_ua_by_snr"][kind]["10"]["ua_mean"]
                           for kind in ("white", "babble")]))
@@ -45,7 +48,7 @@ def test_the_noise_robust_model_is_the_noise_trained_one() -> None:
     default, robust = (load_model_info(name).metadata for name in ("default", "noise-robust"))
     assert default["train"]["noise_probability"] == 0.0
     assert robust["train"]["noise_probability"] == 0.3 and robust["train"]["noise_snr_db"] == [10.0, 30.0]
-    assert ua_at_10_db(robust) > ua_at_10_db(default) + 0.1
+    assert _ua_at_10_db(robust) > _ua_at_10_db(default) + 0.1
     assert robust["evaluation"]["ua_mean"] < default["evaluation"]["ua_mean"]  # the clean-speech cost
 
 
@@ -67,7 +70,7 @@ def _file_label(name: str, audio: np.ndarray) -> str:
     return max(total, key=total.get)
 
 
-def _right_answers(names: tuple[str, ...], degrade) -> dict[str, int]:
+def _right_answers(names: tuple[str, ...], degrade: Degrade) -> dict[str, int]:
     """Of RAVDESS actors 1-4 (statement 1, both intensities: 60 files), each padded with 1 s of
     silence on both sides and passed through ``degrade(padded, speech)``, how many each model
     labels right through the runtime."""
@@ -84,7 +87,7 @@ def _right_answers(names: tuple[str, ...], degrade) -> dict[str, int]:
     return right
 
 
-def white_noise_at_10_db(rng: np.random.Generator):
+def _white_noise_at_10_db(rng: np.random.Generator) -> Degrade:
     """A ``degrade`` for ``_right_answers``: white noise 10 dB below the speech's power."""
     def degrade(padded: np.ndarray, speech: np.ndarray) -> np.ndarray:
         noise = rng.standard_normal(len(padded)).astype(np.float32) * np.sqrt(np.mean(speech ** 2) / 10)
@@ -96,7 +99,7 @@ def test_the_noise_robust_model_holds_up_better_in_white_noise() -> None:
     """The 60 files in white noise at 10 dB. Both models trained on these actors, so this checks the
     bundled files, not accuracy: the speaker-independent numbers are the cross-validation's
     (README, "Noise")."""
-    right = _right_answers(("default", "noise-robust"), white_noise_at_10_db(np.random.default_rng(0)))
+    right = _right_answers(("default", "noise-robust"), _white_noise_at_10_db(np.random.default_rng(0)))
     assert right["noise-robust"] >= right["default"] + 10, right  # measured: 47 and 28 of 60
 
 
@@ -110,7 +113,7 @@ def test_the_phone_model_is_the_phone_trained_one() -> None:
     on_the_line = {name: m["evaluation"]["int8_ua_telephone_mean"] for name, m in (("default", default),
                                                                                    ("phone", phone))}
     assert on_the_line["phone"] > on_the_line["default"] + 0.05, on_the_line
-    assert ua_at_10_db(phone) > ua_at_10_db(default) + 0.1  # a noisy call too
+    assert _ua_at_10_db(phone) > _ua_at_10_db(default) + 0.1  # a noisy call too
     assert phone["evaluation"]["ua_mean"] < default["evaluation"]["ua_mean"]  # the clean-speech cost
 
 
@@ -124,7 +127,7 @@ def test_the_phone_model_holds_up_better_on_a_phone_line() -> None:
 def test_the_phone_model_holds_up_better_on_a_noisy_phone_line() -> None:
     """The 60 files in white noise at 10 dB, then through the line: a call from a noisy room, what
     the phone model's recipe trains for. A check of the bundled files, as above."""
-    noisy = white_noise_at_10_db(np.random.default_rng(0))
+    noisy = _white_noise_at_10_db(np.random.default_rng(0))
     right = _right_answers(("default", "noise-robust", "phone"),
                            lambda padded, speech: telephone_band(noisy(padded, speech)))
     assert right["phone"] >= max(right["default"], right["noise-robust"]) + 6, right  # measured: 38, 27, 25 of 60
