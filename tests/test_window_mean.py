@@ -3,7 +3,6 @@ and that the exported graph computes it as PyTorch does."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,8 @@ torch = pytest.importorskip("torch", reason="the network needs the [train] extra
 from emovox.realtime.windowing import fit_to_window  # noqa: E402
 from emovox.train.corpora import read_audio  # noqa: E402
 from emovox.train.export import export_fp32  # noqa: E402
-from emovox.train.model import EmotionModel, FrontendSpec, model_from_metadata, subtract_window_mean  # noqa: E402
+from emovox.train.model import (EmotionModel, FrontendSpec, LogMel, model_from_metadata, real_frames,  # noqa: E402
+                                 subtract_window_mean)
 from emovox.train.recipe import onnx_probs, torch_probs  # noqa: E402
 from tests.conftest import ravdess  # noqa: E402
 
@@ -23,13 +23,13 @@ WINDOW = 40000  # 2.5 s at 16 kHz
 
 
 def logmels(waves: np.ndarray) -> torch.Tensor:
-    return EmotionModel(SPEC, 8).frontend(torch.from_numpy(waves))
+    return LogMel(SPEC)(torch.from_numpy(waves))
 
 
 def test_a_level_or_a_fixed_spectral_tilt_is_removed_and_the_dynamics_kept() -> None:
     speech = read_audio(ravdess("03-01-05-02-01-01-01"))[9600:49600]  # 0.6-3.1 s, the VAD's span
     base = logmels(speech[None].astype(np.float32))
-    real = (base.amax(dim=1, keepdim=True) > math.log(SPEC.log_floor) + 1).float()
+    real = real_frames(base, SPEC.log_floor)
     assert 0.9 < real.mean() < 1  # RAVDESS's gated pauses sit at the floor: a few frames
     tilt = torch.linspace(-2, 2, SPEC.n_mels).view(1, -1, 1)  # a microphone's or a voice's colouring
     coloured = base + (1.5 + tilt) * real  # a gated pause stays silent whatever the gain
@@ -47,8 +47,7 @@ def test_zero_padding_is_left_out_of_the_mean() -> None:
     log floor and must not drag the mean of the frames that hold the voice."""
     speech = read_audio(ravdess("03-01-05-02-01-01-01"))[16000:32000]  # 1 s of voice in a 2.5 s window
     padded = logmels(fit_to_window(speech, WINDOW)[None])
-    floor = math.log(SPEC.log_floor)
-    real = padded.amax(dim=1) > floor + 1
+    real = real_frames(padded, SPEC.log_floor)[:, 0].bool()
     assert 0.3 < real.float().mean() < 0.5  # about 1 s of 2.5 s
     normalised = subtract_window_mean(padded, SPEC.log_floor)
     assert normalised[:, :, real[0]].mean(dim=2).abs().max() < 1e-4

@@ -252,6 +252,14 @@ def corpus_label_masks(targets: np.ndarray, corpus_ids: np.ndarray, n_classes: i
     return present[corpus_ids]
 
 
+def new_backbone(n_classes: int, settings: TrainSettings, frontend: FrontendSpec,
+                 network: dict | None = None) -> CNNLSTM:
+    """An untrained CNN-LSTM with the graph switches ``settings`` asks for: the one network
+    that training builds and a cached checkpoint loads into."""
+    return CNNLSTM(frontend.n_mels, n_classes, window_mean=settings.window_mean, log_floor=frontend.log_floor,
+                   **(network or {}))
+
+
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
                    corpus_ids: np.ndarray | None = None, corpus_names: list[str] | None = None,
@@ -274,8 +282,7 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = CNNLSTM(logmel.shape[1], n_classes, window_mean=settings.window_mean, log_floor=frontend.log_floor,
-                    **(network or {})).to(device)
+    model = new_backbone(n_classes, settings, frontend, network).to(device)
     features = torch.from_numpy(logmel)
     white = white_noise_power(frontend, logmel.shape[2], settings.seed) if settings.noise_probability else None
     labels = torch.from_numpy(targets.astype(np.int64))

@@ -78,12 +78,18 @@ def mel_power(logmel: torch.Tensor, log_floor: float) -> torch.Tensor:
     return (torch.exp(logmel) - log_floor).clamp(min=0)
 
 
+def real_frames(logmel: torch.Tensor, log_floor: float) -> torch.Tensor:
+    """[B, 1, T] 1.0 where a frame holds sound, 0.0 where every band sits near the log floor (the zero
+    padding of a short utterance's window, a gated pause)."""
+    return (logmel.amax(dim=1, keepdim=True) > math.log(log_floor) + 1).to(logmel.dtype)
+
+
 def subtract_window_mean(logmel: torch.Tensor, log_floor: float) -> torch.Tensor:
     """Each mel band minus its mean over the window's real frames: cepstral mean normalisation in
     the log-mel domain. It removes the long-term spectrum that a voice, a microphone or a line
     imposes on every frame, and the level, and keeps how the spectrum moves. Frames at the log
     floor (the zero padding of a short utterance's window) are left out of the mean."""
-    real = (logmel.amax(dim=1, keepdim=True) > math.log(log_floor) + 1).to(logmel.dtype)
+    real = real_frames(logmel, log_floor)
     mean = (logmel * real).sum(dim=2, keepdim=True) / real.sum(dim=2, keepdim=True).clamp(min=1)
     return logmel - mean
 

@@ -17,7 +17,7 @@ from emovox.train import folds as emobox
 from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.export import ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.features import DEFAULT_CACHE, cached_logmels, utterance_windows
-from emovox.train.fit import TrainSettings, per_utterance, train_backbone
+from emovox.train.fit import TrainSettings, new_backbone, per_utterance, train_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec
 
@@ -101,8 +101,7 @@ def window_corpora(corpus: Corpus, selected: list[int], owner: np.ndarray) -> tu
 def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
     """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
     checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{checkpoint_key(recipe, corpus.items, selected)}.pt"
-    model = CNNLSTM(recipe.frontend.n_mels, len(LABELS), window_mean=recipe.train.window_mean,
-                    log_floor=recipe.frontend.log_floor)
+    model = new_backbone(len(LABELS), recipe.train, recipe.frontend)
     if checkpoint.exists():
         log(f"reusing {checkpoint}")
         model.load_state_dict(torch.load(checkpoint))
