@@ -16,11 +16,14 @@ from emovox.train.corpora import LOADERS, Utterance, load_corpora
 from emovox.train.features import DEFAULT_CACHE
 from emovox.train.recipe import DEFAULT_STEM, SHIPPED_TRAINING
 from emovox.train.folds import EMOBOX_TEST_ACTORS
+from emovox.train.model import FrontendSpec
 
 REPO_MODELS = Path("models")  # run from the repository root
 ALL_FOLDS = ",".join(str(f) for f in EMOBOX_TEST_ACTORS)
 BASELINE_NAMES = ("mlp", "lstm", "cnn1d", "fusionnet", "spec_cnn_lgbm", "cnn_lstm")
 """The seed systems, then this project's recipe on their data (RAVDESS alone)."""
+MAX_FRAME_SAMPLES = 1024
+"""64 ms: beyond it a frame blurs the pitch movements it was lengthened to resolve."""
 
 
 def _common_arguments(command: argparse.ArgumentParser) -> None:
@@ -72,6 +75,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
                               "%(default)s: as --corpus-share gives)")
     command.add_argument("--window-mean", action="store_true",
                          help="subtract each window's per-band log-mel mean inside the network (default: off)")
+    command.add_argument("--frame-ms", type=float, default=FrontendSpec.win_length * 1000 / FrontendSpec.sample_rate,
+                         help="log-mel frame (STFT window) length in ms; longer resolves the harmonics of low "
+                              "voices, and costs front-end time and file size (default %(default)s)")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -149,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--ravdess-share takes a share in [0, 1), got {args.ravdess_share}")
             if args.class_balance != "per_corpus" and (args.ravdess_share or args.corpus_share != "classes"):
                 raise ValueError("--corpus-share and --ravdess-share need --class-balance per_corpus")
+            frame_samples = round(args.frame_ms * FrontendSpec.sample_rate / 1000)
+            if not FrontendSpec.hop_length <= frame_samples <= MAX_FRAME_SAMPLES:
+                raise ValueError(f"--frame-ms takes {FrontendSpec.hop_length * 1000 / FrontendSpec.sample_rate:g}-"
+                                 f"{MAX_FRAME_SAMPLES * 1000 / FrontendSpec.sample_rate:g}, got {args.frame_ms:g}")
             if args.threads < 1:
                 raise ValueError(f"--threads takes 1 or more, got {args.threads}")
             if args.mixup_alpha < 0:
@@ -176,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
                                   threads=args.threads),
-                    left_out_of_training=left_out)
+                    frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out)
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),
