@@ -57,18 +57,17 @@ def generate_dft_at_load(path: Path) -> None:
     """
     model = onnx.load(str(path))
     graph = model.graph
-    index, stored = next(((i, init) for i, init in enumerate(graph.initializer)
-                          if init.name == DFT_INITIALIZER), (None, None))
-    if stored is None:
+    replaced = next((init for init in graph.initializer if init.name == DFT_INITIALIZER), None)
+    if replaced is None:
         raise ValueError(f"{path}: no {DFT_INITIALIZER} initializer to replace")
-    basis = numpy_helper.to_array(stored)
+    basis = numpy_helper.to_array(replaced).astype(np.float32)
     n_rows, _, taps = basis.shape
     nodes, constants = _dft_generator(n_rows // 2, taps)
     generated = _run_generator(nodes, constants)
     step = np.spacing(np.abs(basis).astype(np.float16)).astype(np.float32)
     if generated.shape != basis.shape or np.any(np.abs(generated - basis) > step):
         raise ValueError(f"{path}: the generated DFT basis differs from the stored one by more than a float16 step")
-    del graph.initializer[index]
+    graph.initializer.remove(replaced)
     graph.initializer.extend(constants)
     for position, node in enumerate(nodes):
         graph.node.insert(position, node)
