@@ -112,6 +112,7 @@ def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None
     ("--speed-change", "-0.1", "--speed-change takes a share"),
     ("--ravdess-share", "1", "--ravdess-share takes a share"),
     ("--threads", "0", "--threads takes 1 or more"),
+    ("--frame-ms", "70", "--frame-ms takes 20-64"),
 ])
 def test_bad_experiment_settings_are_usage_errors(capsys, flag: str, value: str, message: str) -> None:
     assert ser_train(["cv", "--data", str(DATA), flag, value]) == 2

@@ -50,7 +50,7 @@ def generate_dft_at_load(path: Path) -> None:
     """Replace the stored DFT basis by the few nodes that compute it, folded once at session load.
 
     The basis is the file's largest tensor (321 kB in float16 at 25 ms frames, 822 kB at 40 ms);
-    its cos/sin values cost a dozen nodes to compute. They compute what ``dft_basis`` does, in
+    two dozen small nodes compute it instead. They compute what ``dft_basis`` does, in
     float64, then round to float16 as training did. ORT's double -> float16 Cast rounds through
     float32, so under one entry in 10^4 lands one float16 step away from numpy's rounding; the
     generated basis is checked against the stored one before it replaces it.

@@ -19,6 +19,7 @@ from emovox.train.corpora import LABELS, load_corpora, read_audio
 from emovox.train.crossval import backbone_logits, group_ua
 from emovox.train.fit import new_backbone
 from emovox.train.metrics import evaluate
+from emovox.train.model import LogMel
 from emovox.train.recipe import SHIPPED_TRAINING, Recipe, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
@@ -47,7 +48,7 @@ def main() -> None:
         truth = np.array([u.label_index for u in test_items])
         windows, owner = recording_windows([read_audio(u.path) for u in test_items], recipe)
         with torch.no_grad():
-            test_logmel = recipe_frontend(recipe)(torch.from_numpy(windows)).numpy()
+            test_logmel = LogMel(recipe.frontend)(torch.from_numpy(windows)).numpy()
         row: dict = {"fold": fold}
         val_probs, test_probs = [], []
         for name, (settings, keys) in RECIPES.items():
@@ -80,11 +81,6 @@ def main() -> None:
                                           for g in ("female", "male")}
     (OUT / "average.json").write_text(json.dumps({"summary": summary, "folds": folds}, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
-
-
-def recipe_frontend(recipe: Recipe) -> torch.nn.Module:
-    from emovox.train.model import LogMel
-    return LogMel(recipe.frontend)
 
 
 if __name__ == "__main__":
