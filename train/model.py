@@ -45,8 +45,9 @@ def mel_filterbank(spec: FrontendSpec) -> np.ndarray:
 def dft_basis(spec: FrontendSpec) -> np.ndarray:
     """Hann-windowed real DFT as conv kernels: rows are cos then sin, fp16-rounded.
 
-    The basis is rounded to float16 because the shipped ONNX file stores it that
-    way (to stay under 1 MB); training uses the very same numbers.
+    The basis is rounded to float16 because the exported file computes it that way
+    (``export.generate_dft_at_load``; files once stored it so, to stay under 1 MB);
+    training uses the very same numbers.
     """
     n = np.arange(spec.win_length)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * n / spec.win_length)
