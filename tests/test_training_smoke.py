@@ -113,6 +113,8 @@ def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None
     ("--ravdess-share", "1", "--ravdess-share takes a share"),
     ("--threads", "0", "--threads takes 1 or more"),
     ("--frame-ms", "70", "--frame-ms takes 20-64"),
+    ("--frame-ms", "nan", "--frame-ms takes 20-64"),
+    ("--frame-ms", "inf", "--frame-ms takes 20-64"),
 ])
 def test_bad_experiment_settings_are_usage_errors(capsys, flag: str, value: str, message: str) -> None:
     assert ser_train(["cv", "--data", str(DATA), flag, value]) == 2

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from dataclasses import replace
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--ravdess-share takes a share in [0, 1), got {args.ravdess_share}")
             if args.class_balance != "per_corpus" and (args.ravdess_share or args.corpus_share != "classes"):
                 raise ValueError("--corpus-share and --ravdess-share need --class-balance per_corpus")
-            frame_samples = round(args.frame_ms * FrontendSpec.sample_rate / 1000)
+            finite = math.isfinite(args.frame_ms)
+            frame_samples = round(args.frame_ms * FrontendSpec.sample_rate / 1000) if finite else 0
             if not FrontendSpec.hop_length <= frame_samples <= MAX_FRAME_SAMPLES:
                 raise ValueError(f"--frame-ms takes {FrontendSpec.hop_length * 1000 / FrontendSpec.sample_rate:g}-"
                                  f"{MAX_FRAME_SAMPLES * 1000 / FrontendSpec.sample_rate:g}, got {args.frame_ms:g}")
