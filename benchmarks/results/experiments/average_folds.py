@@ -81,8 +81,10 @@ def main(names: list[str], out: Path) -> None:
             t = cached["temperature"]
             probs[name] = (utterance_probs(backbone_logits(backbone, test_logmel), owner, len(test_items), t),
                            utterance_probs(backbone_logits(backbone, val_logmel), val_owner, len(val_idx), t))
-            row[name] = {**scores(truth, probs[name][0], val_truth, probs[name][1]),
-                         "committed_ua": cached["ua"], "committed_validation_ua": cached["validation_ua"]}
+            row[name] = scores(truth, probs[name][0], val_truth, probs[name][1])
+            # the right checkpoint, scored as `ser-train cv` scored it
+            assert row[name]["ua"] == cached["ua"], (name, fold, row[name]["ua"], cached["ua"])
+            assert round(row[name]["validation_ua"], 4) == cached["validation_ua"], (name, fold)
         for group in groups:
             test_p = np.mean([probs[n][0] for n in group], 0)
             row["+".join(group)] = {**scores(truth, test_p, val_truth, np.mean([probs[n][1] for n in group], 0)),
