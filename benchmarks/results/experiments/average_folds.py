@@ -6,6 +6,8 @@ Ad hoc: it reads the fold checkpoints and evaluations that `ser-train cv` cached
 
     .venv/bin/python benchmarks/results/experiments/average_folds.py 23,24 benchmarks/results/experiments/average-23-24
     .venv/bin/python benchmarks/results/experiments/average_folds.py 10,23,24 benchmarks/results/experiments/average-10-23-24
+
+A third argument limits the folds (e.g. 1,2), for a run whose other folds are not trained yet.
 """
 from __future__ import annotations
 
@@ -55,13 +57,13 @@ def scores(truth: np.ndarray, probs: np.ndarray, val_truth: np.ndarray, val_prob
             "validation_ua": evaluate(val_truth, val_probs.argmax(1), LABELS)["ua"]}
 
 
-def main(names: list[str], out: Path) -> None:
+def main(names: list[str], out: Path, fold_numbers: list[int]) -> None:
     torch.set_num_threads(1)
     recipe = Recipe()
     corpus = load_corpus(load_corpora(Path("../shared/data")), recipe, CACHE, print)
     groups = [combo for size in range(2, len(names) + 1) for combo in itertools.combinations(names, size)]
     folds = []
-    for fold in range(1, 7):
+    for fold in fold_numbers:
         _, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
         val_logmel, _, val_owner = corpus.windows_of(val_idx)
         val_truth = np.array([corpus.items[i].label_index for i in val_idx])
@@ -101,9 +103,10 @@ def main(names: list[str], out: Path) -> None:
                                                                  if g in f[key]["ua_by_gender"]])), 4)
                                         for g in ("female", "male")}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "average.json").write_text(json.dumps({"members": names, "summary": summary, "folds": folds}, indent=1) + "\n")
+    (out / "average.json").write_text(json.dumps({"members": names, "folds_run": fold_numbers, "summary": summary,
+                                                  "folds": folds}, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1].split(","), Path(sys.argv[2]))
+    main(sys.argv[1].split(","), Path(sys.argv[2]), [int(f) for f in (sys.argv[3:] or ["1,2,3,4,5,6"])[0].split(",")])
