@@ -65,8 +65,19 @@ def test_real_capture_through_pulseaudio(virtual_mic: str, tmp_path: Path) -> No
     out = tmp_path / "live.jsonl"
     files = [ravdess(name) for name in THREE[0]]
     durations = [sf.info(str(f)).duration for f in files]
-    gap = 1.5
-    total = 2.0 + sum(durations) + gap * len(files) + 2.0
+    # One recording, played by one paplay: a second of silence, then each file and 1.5 s of
+    # silence. Where each utterance starts is then known in stream time, free of the jitter of
+    # starting a player process per file.
+    clips = [sf.read(str(f), dtype="float32") for f in files]
+    rate = clips[0][1]
+    gap = np.zeros(round(1.5 * rate), dtype=np.float32)
+    pieces, starts = [np.zeros(rate, dtype=np.float32)], []
+    for audio, _ in clips:
+        starts.append(sum(len(p) for p in pieces) / rate)
+        pieces += [audio, gap]
+    program = tmp_path / "three_utterances.wav"
+    sf.write(str(program), np.concatenate(pieces), rate)
+    total = 2.0 + sum(len(p) for p in pieces) / rate + 2.0
     live = subprocess.Popen([sys.executable, "-m", "emovox.realtime.cli", "--device", "pulse", "--duration",
                              f"{total:.1f}", "--no-dashboard", "--json", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -76,15 +87,7 @@ def test_real_capture_through_pulseaudio(virtual_mic: str, tmp_path: Path) -> No
             assert live.poll() is None, live.communicate()
             assert time.monotonic() < deadline, "ser-live never opened the input"
             time.sleep(0.05)
-        opened = time.monotonic()
-        silence = tmp_path / "silence.wav"
-        sf.write(str(silence), np.zeros(16000, dtype=np.float32), 16000)
-        subprocess.run(["paplay", f"--device={virtual_mic}", str(silence)], check=True, timeout=30)
-        play_starts = []
-        for path in files:
-            play_starts.append(time.monotonic() - opened)
-            subprocess.run(["paplay", f"--device={virtual_mic}", str(path)], check=True, timeout=30)
-            time.sleep(gap)
+        subprocess.run(["paplay", f"--device={virtual_mic}", str(program)], check=True, timeout=60)
         stdout, stderr = live.communicate(timeout=total + 30)
     finally:
         if live.poll() is None:
@@ -93,12 +96,12 @@ def test_real_capture_through_pulseaudio(virtual_mic: str, tmp_path: Path) -> No
     events = read_events(out)
     ends = [e for e in events if e["type"] == "utterance_end"]
     assert len(ends) == 3, events
-    expected = [start + _onset_in_file(path) for start, path in zip(play_starts, files)]
+    expected = [start + _onset_in_file(path) for start, path in zip(starts, files)]
     # Stream time counts delivered samples; an idle null sink's monitor delivers none until
-    # the first sound, so stream time and the wall clock differ by a constant start offset.
+    # the first sound, so stream time and the recording's time differ by a constant offset.
     offset = ends[0]["t_start"] - expected[0]
     assert abs(offset) < 3.0
-    for end, onset, duration, start in zip(ends, expected, durations, play_starts):
+    for end, onset, duration, start in zip(ends, expected, durations, starts):
         assert end["t_start"] - offset == pytest.approx(onset, abs=0.3)  # order and gaps as played
         assert start + offset - 0.3 <= end["t_start"] < end["t_end"] <= start + offset + duration + 0.3
     assert events[-1]["type"] == "summary" and events[-1]["utterances"] == 3
