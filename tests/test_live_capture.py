@@ -64,12 +64,12 @@ def _onset_in_file(path: Path) -> float:
 def test_real_capture_through_pulseaudio(virtual_mic: str, tmp_path: Path) -> None:
     out = tmp_path / "live.jsonl"
     files = [ravdess(name) for name in THREE[0]]
-    durations = [sf.info(str(f)).duration for f in files]
     # One recording, played by one paplay: a second of silence, then each file and 1.5 s of
     # silence. Where each utterance starts is then known in stream time, free of the jitter of
     # starting a player process per file.
     clips = [sf.read(str(f), dtype="float32") for f in files]
     rate = clips[0][1]
+    durations = [len(audio) / rate for audio, _ in clips]
     gap = np.zeros(round(1.5 * rate), dtype=np.float32)
     pieces, starts = [np.zeros(rate, dtype=np.float32)], []
     for audio, _ in clips:

@@ -24,13 +24,13 @@ from emovox.train import folds as emobox
 from emovox.train.calibration import utterance_probs
 from emovox.train.corpora import LABELS, load_corpora, read_audio
 from emovox.train.crossval import EVALUATION_VERSION, backbone_logits, group_ua
-from emovox.train.fit import TrainSettings, new_backbone
+from emovox.train.fit import new_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import LogMel
-from emovox.train.recipe import SHIPPED_TRAINING, Corpus, Recipe, checkpoint_key, load_corpus, recording_windows
+from emovox.train.recipe import SHIPPED_TRAINING, Recipe, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
-OLD_KEYS = {  # fold models trained before a later edit of the training code's bytes changed their keys:
+MEMBERS = {  # fold models trained before a later edit of the training code's bytes changed their keys:
     # #23 and #24 found by each cached evaluation's test UA, phone-line UA and date; #10 as retrained
     # for #27 (session 14)
     "10": (SHIPPED_TRAINING,
@@ -43,17 +43,6 @@ OLD_KEYS = {  # fold models trained before a later edit of the training code's b
            {1: "a297a632847c1e83", 2: "60f9e2fb43db409f", 3: "68d0e867c5307714",
             4: "48c6be06e8474424", 5: "381f0c7767c66ac6", 6: "5122d6f25b6c15d7"}),
 }
-CURRENT: dict[str, TrainSettings] = {}
-"""Recipes whose fold models were trained with today's training code: keys computed as `ser-train cv` does."""
-
-
-def member(name: str, corpus: Corpus, fold: int) -> tuple[TrainSettings, str]:
-    if name in OLD_KEYS:
-        settings, keys = OLD_KEYS[name]
-        return settings, keys[fold]
-    recipe = Recipe(train=CURRENT[name])
-    train_idx, _, _ = emobox.split_with_validation(corpus.items, fold)
-    return recipe.train, checkpoint_key(recipe, corpus.items, recipe.trainable(corpus.items, train_idx))
 
 
 def scores(truth: np.ndarray, probs: np.ndarray, val_truth: np.ndarray, val_probs: np.ndarray) -> dict:
@@ -80,7 +69,8 @@ def main(names: list[str], out: Path, fold_numbers: list[int]) -> None:
         row: dict = {"fold": fold}
         probs = {}
         for name in names:
-            settings, key = member(name, corpus, fold)
+            settings, keys = MEMBERS[name]
+            key = keys[fold]
             cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{EVALUATION_VERSION}-{key}.json").read_text())
             backbone = new_backbone(len(LABELS), settings, recipe.frontend)
             backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{key}.pt"))
