@@ -23,6 +23,15 @@ REPO_MODELS = Path("models")  # run from the repository root
 ALL_FOLDS = ",".join(str(f) for f in EMOBOX_TEST_ACTORS)
 BASELINE_NAMES = ("mlp", "lstm", "cnn1d", "fusionnet", "spec_cnn_lgbm", "cnn_lstm")
 """The seed systems, then this project's recipe on their data (RAVDESS alone)."""
+TEACHERS = {
+    "default": SHIPPED_TRAINING,
+    "noise": replace(SHIPPED_TRAINING, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
+    "phone": replace(SHIPPED_TRAINING, phone_probability=0.3),
+    "phone-noise": replace(SHIPPED_TRAINING, phone_probability=0.3, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
+    "window-mean": replace(SHIPPED_TRAINING, window_mean=True),
+}
+"""Recipes a model can be distilled from (--distill-from): the bundled models' (#10, #18, #20, #23)
+and #24's, each trained on the same files as the model it teaches."""
 MAX_FRAME_SAMPLES = 1024
 """64 ms: beyond it a frame blurs the pitch movements it was lengthened to resolve."""
 
@@ -79,6 +88,14 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--frame-ms", type=float, default=FrontendSpec.win_length * 1000 / FrontendSpec.sample_rate,
                          help="log-mel frame (STFT window) length in ms; longer resolves the harmonics of low "
                               "voices, and costs front-end time and file size (default %(default)s)")
+    command.add_argument("--distill-from", default="",
+                         help=f"comma-separated teacher recipes, some of {', '.join(TEACHERS)}: each is trained "
+                              "on the same files first, and the model also learns their averaged softened "
+                              "window probabilities (default: none)")
+    command.add_argument("--distill-weight", type=float, default=None,
+                         help="with --distill-from, the distillation term's share of the loss (default 0.5)")
+    command.add_argument("--distill-temperature", type=float, default=SHIPPED_TRAINING.distill_temperature,
+                         help="with --distill-from, the softmax temperature of both sides (default %(default)s)")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -165,6 +182,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--threads takes 1 or more, got {args.threads}")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
+            teachers = tuple(n.strip() for n in args.distill_from.split(",") if n.strip())
+            if any(n not in TEACHERS for n in teachers):
+                raise ValueError(f"--distill-from takes some of {', '.join(TEACHERS)}, got {args.distill_from!r}")
+            if not teachers and args.distill_weight is not None:
+                raise ValueError("--distill-weight needs --distill-from")
+            distill_weight = (0.5 if args.distill_weight is None else args.distill_weight) if teachers else 0.0
+            if teachers and not 0.0 < distill_weight <= 1.0:
+                raise ValueError(f"--distill-weight takes a share in (0, 1], got {distill_weight}")
+            if not (math.isfinite(args.distill_temperature) and args.distill_temperature > 0):
+                raise ValueError(f"--distill-temperature takes a positive number, got {args.distill_temperature}")
+            if teachers and args.mixup_alpha:
+                raise ValueError("--distill-from and --mixup-alpha cannot be combined")
             left_out = tuple(n.strip() for n in args.leave_out.split(",") if n.strip())
             if any(n not in names for n in left_out) or "ravdess" in left_out:
                 raise ValueError(f"--leave-out takes loaded corpora other than ravdess, got {args.leave_out!r}")
@@ -187,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
+                                  distill_weight=distill_weight, distill_temperature=args.distill_temperature,
                                   threads=args.threads),
-                    frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out)
+                    frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,
+                    teachers=tuple(replace(TEACHERS[n], threads=args.threads) for n in teachers))
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

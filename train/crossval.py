@@ -16,7 +16,7 @@ import torch
 from emovox.train import folds as emobox
 from emovox.train.calibration import expected_calibration_error, fit_temperature, utterance_probs
 from emovox.train.corpora import LABELS, Utterance, read_audio
-from emovox.train.fit import per_utterance
+from emovox.train.fit import backbone_logits, per_utterance
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, checkpoint_key, export_model, full_model,
                                  onnx_probs, recording_windows, train_on)
@@ -27,12 +27,6 @@ EVALUATION_VERSION = 3
 """Bump when evaluate_fold's measurements change, so cached fold results are not reused."""
 BABBLE_SOURCES = 40
 """Training actors' RAVDESS files that babble noise is mixed from."""
-
-
-def backbone_logits(backbone: torch.nn.Module, logmel: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return np.concatenate([backbone(torch.from_numpy(logmel[i:i + 256]).float()).numpy()
-                               for i in range(0, len(logmel), 256)])
 
 
 def group_ua(items: list[Utterance], truth: np.ndarray, pred: np.ndarray, attribute: str) -> dict[str, float]:

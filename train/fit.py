@@ -71,6 +71,13 @@ class TrainSettings:
     window_mean: bool = False
     """Subtract each window's per-band log-mel mean over its real frames inside the network
     (``model.subtract_window_mean``), at training and at run time (False: as in the v1 recipe)."""
+    distill_weight: float = 0.0
+    """Share of the loss given to matching the teachers' averaged window probabilities, both sides
+    softened at ``distill_temperature`` (knowledge distillation: one network learns what an average
+    of models knows; 0: off). The teachers are the recipe's (``Recipe.teachers``)."""
+    distill_temperature: float = 2.0
+    """Softmax temperature of the distillation term; its loss is scaled by its square, so that its
+    gradients keep the hard-label term's scale (Hinton et al. 2015)."""
     seed: int = 0
     threads: int = 2
     """CPU threads for training: how a run uses the machine, not what it learns (left out of the
@@ -183,6 +190,10 @@ class WindowLoss:
         self.allowed, self.window_weight = allowed, window_weight
         self.plain = nn.CrossEntropyLoss(weight=class_weight, label_smoothing=smoothing)
 
+    def weights(self, index: torch.Tensor) -> torch.Tensor:
+        """Each window's weight in the loss: its own, or its class's."""
+        return self.class_weight[self.targets[index]] if self.window_weight is None else self.window_weight[index]
+
     def __call__(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         targets = self.targets[index]
         if self.allowed is None and self.window_weight is None:
@@ -192,8 +203,32 @@ class WindowLoss:
         nll = -log_probs.gather(1, targets[:, None]).squeeze(1)
         uniform = -log_probs.sum(dim=1) / allowed.sum(dim=1)
         per_window = (1 - self.smoothing) * nll + self.smoothing * uniform
-        weights = self.class_weight[targets] if self.window_weight is None else self.window_weight[index]
+        weights = self.weights(index)
         return (weights * per_window).sum() / weights.sum()
+
+
+def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, weights: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """Weighted KL divergence from the teachers' softened probabilities to the network's, times
+    temperature squared; weighted as the hard-label loss weighs each window (class balance)."""
+    log_probs = torch.log_softmax(logits / temperature, dim=1)
+    kl = (teacher_probs * (torch.log(teacher_probs.clamp(min=1e-12)) - log_probs)).sum(dim=1)
+    return temperature ** 2 * (weights * kl).sum() / weights.sum()
+
+
+def backbone_logits(backbone: nn.Module, logmel: np.ndarray) -> np.ndarray:
+    """Logits of [n, n_mels, frames] log-mels (float16 ok), 256 windows at a time."""
+    with torch.no_grad():
+        return np.concatenate([backbone(torch.from_numpy(logmel[i:i + 256]).float()).numpy()
+                               for i in range(0, len(logmel), 256)])
+
+
+def teacher_probabilities(teachers: list[nn.Module], logmel: np.ndarray, temperature: float) -> np.ndarray:
+    """The teachers' window probabilities at ``temperature``, averaged with equal weights: the
+    targets a distilled network learns from (the clean windows; the student sees them augmented)."""
+    probs = [torch.softmax(torch.from_numpy(backbone_logits(t.eval(), logmel)) / temperature, dim=1).numpy()
+             for t in teachers]
+    return np.mean(probs, axis=0).astype(np.float32)
 
 
 def mixup_loss(model: nn.Module, batch: torch.Tensor, index: torch.Tensor, loss_fn: WindowLoss,
@@ -263,7 +298,8 @@ def new_backbone(n_classes: int, settings: TrainSettings, frontend: FrontendSpec
 def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, settings: TrainSettings,
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
                    corpus_ids: np.ndarray | None = None, corpus_names: list[str] | None = None,
-                   device: str = "cpu", network: dict | None = None) -> CNNLSTM:
+                   device: str = "cpu", network: dict | None = None,
+                   teacher_probs: np.ndarray | None = None) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
     ``corpus_ids`` [n], each window's corpus (an index into ``corpus_names``): needed only when
@@ -273,12 +309,18 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     ``device``: where the network runs ("cuda" on a GPU); the augmentation always runs on the CPU,
     so the random draws, and every batch, are the same on any device. ``network``: other
     ``CNNLSTM`` shape arguments (``channels``, ``hidden``) than the shipped one's (``quick_screen``).
+    ``teacher_probs`` [n, classes]: the teachers' softened probabilities of each window, needed
+    when ``settings.distill_weight`` is set (``teacher_probabilities``).
     Returns the model on the CPU."""
     per_corpus = settings.class_balance == "per_corpus"
     if (per_corpus or settings.mask_absent_labels) and corpus_ids is None:
         raise ValueError("the corpus label mask and the per-corpus class balance need each window's corpus")
     if settings.ravdess_share and corpus_names is None:
         raise ValueError("ravdess_share needs corpus_names, to know which corpus is RAVDESS")
+    if settings.distill_weight and (teacher_probs is None or len(teacher_probs) != len(logmel)):
+        raise ValueError("distill_weight needs the teachers' probabilities of every training window")
+    if settings.distill_weight and settings.mixup_alpha:
+        raise ValueError("distillation and mixup together are not supported (which teacher targets would blend?)")
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -300,6 +342,7 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     loss_fn = WindowLoss(labels.to(device), class_weights(targets, n_classes).to(device), settings.label_smoothing,
                          None if allowed is None else allowed.to(device),
                          None if window_weight is None else window_weight.to(device))
+    soft = torch.from_numpy(teacher_probs).to(device) if settings.distill_weight else None
     for epoch in range(settings.epochs):
         model.train()
         began, total = time.monotonic(), 0.0
@@ -317,6 +360,11 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             index = index.to(device)
             if settings.mixup_alpha:  # off: no random draws, as above
                 loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)
+            elif settings.distill_weight:
+                logits = model(batch)
+                distill = distillation_loss(logits, soft[index], loss_fn.weights(index),
+                                            settings.distill_temperature)
+                loss = (1 - settings.distill_weight) * loss_fn(logits, index) + settings.distill_weight * distill
             else:
                 loss = loss_fn(model(batch), index)
             optimizer.zero_grad()

@@ -5,7 +5,7 @@ import hashlib
 import json
 import subprocess
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from emovox.train import folds as emobox
 from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.export import ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.features import DEFAULT_CACHE, cached_logmels, utterance_windows
-from emovox.train.fit import TrainSettings, new_backbone, per_utterance, train_backbone
+from emovox.train.fit import TrainSettings, new_backbone, per_utterance, teacher_probabilities, train_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec
 
@@ -43,6 +43,10 @@ class Recipe:
     """Training files whose windows calibrate the static int8 activations."""
     left_out_of_training: tuple[str, ...] = ()
     """Corpora loaded (RAVDESS is still tested) but never trained on: an experiment, e.g. TESS out."""
+    teachers: tuple[TrainSettings, ...] = ()
+    """Training settings of the models this one is distilled from (``TrainSettings.distill_weight``):
+    each is trained, or reloaded, on the very same files first, so a fold's teachers never saw its
+    test or validation actors."""
 
     def trainable(self, items: list[Utterance], selected: list[int]) -> list[int]:
         """The selected utterances this recipe may train on."""
@@ -106,10 +110,17 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         log(f"reusing {checkpoint}")
         model.load_state_dict(torch.load(checkpoint))
         return model.eval()
+    if recipe.teachers and not recipe.train.distill_weight:
+        raise ValueError("a recipe with teachers needs a distill_weight")
+    teachers = [train_on(corpus, selected, replace(recipe, train=settings, teachers=()), cache_dir, log)
+                for settings in recipe.teachers]
     logmel, labels, owner = corpus.windows_of(selected)
-    log(f"training on {len(selected)} files ({len(logmel)} windows)")
+    soft = teacher_probabilities(teachers, logmel, recipe.train.distill_temperature) if teachers else None
+    log(f"training on {len(selected)} files ({len(logmel)} windows)"
+        + (f", distilled from {len(teachers)} teachers" if teachers else ""))
     corpus_ids, names = window_corpora(corpus, selected, owner)
-    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids, names)
+    model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids, names,
+                           teacher_probs=soft)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
@@ -233,6 +244,7 @@ def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_
                               "fold's validation actors (utterance-level NLL)",
         "ort_disabled_optimizers": ORT_DISABLED_OPTIMIZERS,
         "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad), "train": asdict(recipe.train),
+        "teachers": [asdict(settings) for settings in recipe.teachers],
         "quantization": "static QDQ int8 Conv except the first (per-channel weights, MinMax-calibrated on "
                         f"{recipe.calibration_files} training files), dynamic int8 LSTM/MatMul/Gemm, "
                         "float log-mel front end",

@@ -1,0 +1,59 @@
+"""Experiment #28: point `ser-train cv --distill-from default,phone-noise,window-mean` at the fold
+models that #27 averaged, instead of training the 18 teachers again (about 6 hours on 2 cores).
+
+Their checkpoints were trained by older bytes of the training code (same settings, same files; the
+code changed since only by options that are off for them and by docstrings), so the current code
+gives those recipes new checkpoint keys. For each fold and teacher this links the new key's file to
+the old checkpoint, after checking that the old checkpoint still scores its fold's validation actors
+as its cached evaluation says:
+
+    .venv/bin/python benchmarks/results/experiments/link_teachers.py
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from average_folds import CACHE, MEMBERS
+from emovox.train import folds as emobox
+from emovox.train.calibration import utterance_probs
+from emovox.train.cli import TEACHERS
+from emovox.train.corpora import LABELS, load_corpora
+from emovox.train.crossval import EVALUATION_VERSION
+from emovox.train.fit import backbone_logits, new_backbone
+from emovox.train.metrics import evaluate
+from emovox.train.recipe import Recipe, checkpoint_key, load_corpus
+
+TEACHER_OF_MEMBER = {"10": "default", "23": "phone-noise", "24": "window-mean"}
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    corpus = load_corpus(load_corpora(Path("../shared/data")), Recipe(), CACHE, print)
+    for fold in emobox.EMOBOX_TEST_ACTORS:
+        train_idx, val_idx, _ = emobox.split_with_validation(corpus.items, fold)
+        val_logmel, _, val_owner = corpus.windows_of(val_idx)
+        val_truth = np.array([corpus.items[i].label_index for i in val_idx])
+        for member, teacher in TEACHER_OF_MEMBER.items():
+            old = MEMBERS[member][1][fold]
+            settings = TEACHERS[teacher]
+            backbone = new_backbone(len(LABELS), settings, Recipe().frontend)
+            backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{old}.pt"))
+            cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{EVALUATION_VERSION}-{old}.json").read_text())
+            probs = utterance_probs(backbone_logits(backbone.eval(), val_logmel), val_owner, len(val_idx),
+                                    cached["temperature"])
+            val_ua = round(evaluate(val_truth, probs.argmax(1), LABELS)["ua"], 4)
+            assert val_ua == cached["validation_ua"], (fold, member, val_ua, cached["validation_ua"])
+            key = checkpoint_key(replace(Recipe(), train=settings), corpus.items, train_idx)
+            link = CACHE / "checkpoints" / f"backbone-{key}.pt"
+            if not link.exists():
+                link.symlink_to(f"backbone-{old}.pt")
+            print(f"fold {fold}: {teacher} (#{member}) validation UA {val_ua} -> {link.name}")
+
+
+if __name__ == "__main__":
+    main()
