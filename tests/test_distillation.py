@@ -3,6 +3,7 @@ recipe's teachers train on the very same files first, and the CLI's usage errors
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,18 +18,23 @@ from emovox.train.model import FrontendSpec  # noqa: E402
 from tests.conftest import DATA  # noqa: E402
 
 
-def test_the_distillation_term_is_zero_at_the_teachers_probabilities_and_grows_away_from_them() -> None:
-    logits = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
-    weights = torch.ones(5)
-    matched = torch.softmax(logits / 2.0, dim=1)
+def test_the_distillation_term_is_the_weighted_kl_divergence_times_temperature_squared() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 8, generator=generator)
+    teacher = torch.softmax(torch.randn(6, 8, generator=generator), dim=1)
+    weights = torch.rand(6, generator=generator) + 0.1
+    for temperature in (1.0, 4.0):
+        kl = torch.nn.functional.kl_div(torch.log_softmax(logits / temperature, dim=1), teacher,
+                                        reduction="none").sum(1)
+        expected = temperature ** 2 * (weights * kl).sum() / weights.sum()
+        assert distillation_loss(logits, teacher, weights, temperature).item() == pytest.approx(expected.item(),
+                                                                                                rel=1e-5)
+    matched = torch.softmax(logits / 2.0, dim=1)  # nothing to learn from one's own probabilities
     assert distillation_loss(logits, matched, weights, 2.0).item() == pytest.approx(0.0, abs=1e-6)
-    uniform = torch.full((5, 8), 1 / 8)
-    assert distillation_loss(logits, uniform, weights, 2.0).item() > 0.01
-    # a window of weight 0 does not count
-    one_off = matched.clone()
-    one_off[0] = uniform[0]
-    assert distillation_loss(logits, one_off, torch.tensor([0.0, 1, 1, 1, 1]), 2.0).item() == pytest.approx(
-        0.0, abs=1e-6)
+    off = matched.clone()
+    off[0] = 1 / 8
+    assert distillation_loss(logits, off, weights * torch.tensor([0.0, 1, 1, 1, 1, 1]), 2.0).item() == pytest.approx(
+        0.0, abs=1e-6)  # a window of weight 0 does not count
 
 
 def test_the_teachers_probabilities_are_their_softened_softmaxes_averaged() -> None:
@@ -66,36 +72,49 @@ def test_distillation_without_teacher_probabilities_is_refused() -> None:
         train_backbone(logmel, targets, 8, TrainSettings(distill_weight=0.5), FrontendSpec())
 
 
-def test_cv_trains_each_teacher_on_the_same_files_then_the_student(tmp_path: Path, capsys) -> None:
-    from emovox.train.cli import TEACHERS
+def test_ship_trains_each_teacher_on_the_same_files_before_the_student(tmp_path: Path, capsys) -> None:
+    """Per fold and for the shipped model: the teachers first, each under the key a plain run of
+    its recipe on those files has, then the student; the metadata names the teachers."""
+    from emovox.train.cli import first_files_per_speaker
     from emovox.train.corpora import load_corpora
     from emovox.train.folds import split_with_validation
-    from emovox.train.recipe import Recipe, checkpoint_key
-    from emovox.train.cli import first_files_per_speaker
+    from emovox.train.recipe import TEACHERS, Recipe, checkpoint_key
 
-    cache, results = tmp_path / "cache", tmp_path / "results"
-    status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
-                        "--folds", "1", "--epochs", "1", "--threads", "1", "--results", str(results),
-                        "--cache", str(cache), "--distill-from", "default,window-mean"])
+    cache, out = tmp_path / "cache", tmp_path / "model"
+    status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
+                        "--folds", "1", "--epochs", "1", "--threads", "1", "--results", str(tmp_path / "results"),
+                        "--cache", str(cache), "--out", str(out), "--name", "student",
+                        "--distill-from", "window-mean,default"])
     assert status == 0
-    log = capsys.readouterr().out
-    assert log.count("training on 32 files") == 3 and "distilled from 2 teachers" in log
+    trainings = [re.sub(r" \(\d+ windows\)", "", line) for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("training on")]
+    assert trainings == ["training on 32 files"] * 2 + ["training on 32 files, distilled from 2 teachers"] + [
+        "training on 48 files"] * 2 + ["training on 48 files, distilled from 2 teachers"]
     items = first_files_per_speaker(load_corpora(DATA, ("ravdess",)), 2)
     train_idx, _, _ = split_with_validation(items, 1)
-    for name in ("default", "window-mean"):  # each teacher under its own recipe's key, for these files
-        key = checkpoint_key(replace(Recipe(), train=TEACHERS[name]), items, train_idx)
-        assert (cache / "checkpoints" / f"backbone-{key}.pt").exists()
-    assert len(list((cache / "checkpoints").glob("*.pt"))) == 3
-    fold = json.loads((results / "ravdess_cv.json").read_text())["folds"][0]
-    assert fold["train_files"] == 32 and 0.0 <= fold["ua"] <= 1.0
+    for name in ("default", "window-mean"):
+        for files in (train_idx, list(range(len(items)))):
+            key = checkpoint_key(replace(Recipe(), train=TEACHERS[name]), items, files)
+            assert (cache / "checkpoints" / f"backbone-{key}.pt").exists()
+    assert len(list((cache / "checkpoints").glob("*.pt"))) == 6
+    metadata = json.loads((out / "student.int8.json").read_text())
+    assert metadata["train"]["distill_weight"] == 0.5 and metadata["train"]["distill_temperature"] == 2.0
+    assert [t["window_mean"] for t in metadata["teachers"]] == [False, True]  # sorted: default, window-mean
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--distill-from", "oracle"], "--distill-from takes some of"),
+    (["--distill-from", "oracle"], "--distill-from takes distinct names"),
+    (["--distill-from", "default,default"], "--distill-from takes distinct names"),
+    (["--distill-from", ","], "--distill-from takes distinct names"),
     (["--distill-weight", "0.5"], "--distill-weight needs --distill-from"),
+    (["--distill-temperature", "3"], "--distill-temperature needs --distill-from"),
     (["--distill-from", "default", "--distill-weight", "0"], "--distill-weight takes a share"),
+    (["--distill-from", "default", "--distill-weight", "1.5"], "--distill-weight takes a share"),
     (["--distill-from", "default", "--distill-temperature", "nan"], "--distill-temperature takes"),
-    (["--distill-from", "default", "--mixup-alpha", "0.4"], "cannot be combined"),
+    (["--distill-from", "default", "--distill-temperature", "0"], "--distill-temperature takes"),
+    (["--distill-from", "default", "--distill-temperature", "1e200"], "--distill-temperature takes"),
+    (["--distill-from", "default", "--mixup-alpha", "0.4"], "--mixup-alpha cannot be combined"),
+    (["--distill-from", "default", "--mask-absent-labels"], "--mask-absent-labels cannot be combined"),
 ])
 def test_bad_distillation_settings_are_usage_errors(capsys, arguments: list[str], message: str) -> None:
     assert ser_train(["cv", "--data", str(DATA), *arguments]) == 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from emovox.train.corpora import LOADERS, Utterance, load_corpora
 from emovox.train.features import DEFAULT_CACHE
-from emovox.train.recipe import DEFAULT_STEM, SHIPPED_TRAINING
+from emovox.train.recipe import DEFAULT_STEM, SHIPPED_TRAINING, TEACHERS
 from emovox.train.folds import EMOBOX_TEST_ACTORS
 from emovox.train.model import FrontendSpec
 
@@ -23,15 +23,8 @@ REPO_MODELS = Path("models")  # run from the repository root
 ALL_FOLDS = ",".join(str(f) for f in EMOBOX_TEST_ACTORS)
 BASELINE_NAMES = ("mlp", "lstm", "cnn1d", "fusionnet", "spec_cnn_lgbm", "cnn_lstm")
 """The seed systems, then this project's recipe on their data (RAVDESS alone)."""
-TEACHERS = {
-    "default": SHIPPED_TRAINING,
-    "noise": replace(SHIPPED_TRAINING, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
-    "phone": replace(SHIPPED_TRAINING, phone_probability=0.3),
-    "phone-noise": replace(SHIPPED_TRAINING, phone_probability=0.3, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
-    "window-mean": replace(SHIPPED_TRAINING, window_mean=True),
-}
-"""Recipes a model can be distilled from (--distill-from): the bundled models' (#10, #18, #20, #23)
-and #24's, each trained on the same files as the model it teaches."""
+MAX_DISTILL_TEMPERATURE = 20.0
+"""Beyond it every teacher's softened probabilities are all but uniform: nothing left to learn."""
 MAX_FRAME_SAMPLES = 1024
 """64 ms: beyond it a frame blurs the pitch movements it was lengthened to resolve."""
 
@@ -94,8 +87,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
                               "window probabilities (default: none)")
     command.add_argument("--distill-weight", type=float, default=None,
                          help="with --distill-from, the distillation term's share of the loss (default 0.5)")
-    command.add_argument("--distill-temperature", type=float, default=SHIPPED_TRAINING.distill_temperature,
-                         help="with --distill-from, the softmax temperature of both sides (default %(default)s)")
+    command.add_argument("--distill-temperature", type=float, default=None,
+                         help=f"with --distill-from, the softmax temperature of both sides, up to "
+                              f"{MAX_DISTILL_TEMPERATURE:g} (default {SHIPPED_TRAINING.distill_temperature:g})")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -129,6 +123,11 @@ def _snr_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def names_in(text: str) -> tuple[str, ...]:
+    """The names of a comma-separated option, blanks dropped."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def first_files_per_speaker(items: list[Utterance], per_speaker: int) -> list[Utterance]:
     """At most ``per_speaker`` files of each speaker, in corpus order (smoke runs; 0 keeps all)."""
     if per_speaker <= 0:
@@ -144,13 +143,13 @@ def first_files_per_speaker(items: list[Utterance], per_speaker: int) -> list[Ut
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        names = tuple(name.strip() for name in args.corpora.split(",") if name.strip())
+        names = names_in(args.corpora)
         unknown = [n for n in names if n not in LOADERS]
         if unknown:
             raise ValueError(f"unknown corpus {unknown[0]!r}; known: {', '.join(LOADERS)}")
         if args.command == "baselines":
             names = ("ravdess",)  # the seeds' data
-            only = tuple(n.strip() for n in args.only.split(",") if n.strip())
+            only = names_in(args.only)
             if not only or any(n not in BASELINE_NAMES for n in only):
                 raise ValueError(f"--only takes some of {', '.join(BASELINE_NAMES)}")
         else:
@@ -182,19 +181,28 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--threads takes 1 or more, got {args.threads}")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
-            teachers = tuple(n.strip() for n in args.distill_from.split(",") if n.strip())
-            if any(n not in TEACHERS for n in teachers):
-                raise ValueError(f"--distill-from takes some of {', '.join(TEACHERS)}, got {args.distill_from!r}")
-            if not teachers and args.distill_weight is not None:
-                raise ValueError("--distill-weight needs --distill-from")
+            teachers = names_in(args.distill_from)
+            if args.distill_from.strip() and (not teachers or any(n not in TEACHERS for n in teachers)
+                                              or len(set(teachers)) < len(teachers)):
+                raise ValueError(f"--distill-from takes distinct names among {', '.join(TEACHERS)}, "
+                                 f"got {args.distill_from!r}")
+            teachers = tuple(sorted(teachers))  # the same teachers, in any order, are the same recipe
+            for flag in ("distill_weight", "distill_temperature"):
+                if not teachers and getattr(args, flag) is not None:
+                    raise ValueError(f"--{flag.replace('_', '-')} needs --distill-from")
             distill_weight = (0.5 if args.distill_weight is None else args.distill_weight) if teachers else 0.0
             if teachers and not 0.0 < distill_weight <= 1.0:
                 raise ValueError(f"--distill-weight takes a share in (0, 1], got {distill_weight}")
-            if not (math.isfinite(args.distill_temperature) and args.distill_temperature > 0):
-                raise ValueError(f"--distill-temperature takes a positive number, got {args.distill_temperature}")
-            if teachers and args.mixup_alpha:
-                raise ValueError("--distill-from and --mixup-alpha cannot be combined")
-            left_out = tuple(n.strip() for n in args.leave_out.split(",") if n.strip())
+            distill_temperature = (SHIPPED_TRAINING.distill_temperature if args.distill_temperature is None
+                                   else args.distill_temperature)
+            if not 0.0 < distill_temperature <= MAX_DISTILL_TEMPERATURE:  # nan fails too
+                raise ValueError(f"--distill-temperature takes a number in (0, {MAX_DISTILL_TEMPERATURE:g}], "
+                                 f"got {distill_temperature}")
+            for flag in ("mixup_alpha", "mask_absent_labels"):
+                if teachers and getattr(args, flag):
+                    raise ValueError(f"--distill-from and --{flag.replace('_', '-')} cannot be combined "
+                                     "(the teachers' targets span every class, unmixed)")
+            left_out = names_in(args.leave_out)
             if any(n not in names for n in left_out) or "ravdess" in left_out:
                 raise ValueError(f"--leave-out takes loaded corpora other than ravdess, got {args.leave_out!r}")
         items = first_files_per_speaker(load_corpora(args.data, names), args.limit_per_speaker)
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
-                                  distill_weight=distill_weight, distill_temperature=args.distill_temperature,
+                                  distill_weight=distill_weight, distill_temperature=distill_temperature,
                                   threads=args.threads),
                     frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,
                     teachers=tuple(replace(TEACHERS[n], threads=args.threads) for n in teachers))

@@ -23,7 +23,7 @@ from emovox.train import folds as emobox
 from emovox.train.baselines import REPETITIONS, random_split, summarise_runs
 from emovox.train.calibration import utterance_probs
 from emovox.train.corpora import LABELS, Utterance
-from emovox.train.crossval import backbone_logits
+from emovox.train.fit import backbone_logits
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import Log, Recipe, load_corpus, train_on
 

@@ -30,6 +30,19 @@ SHIPPED_TRAINING = TrainSettings(class_balance="per_corpus")
 """The shipped recipe's training settings: loss weights balanced within each corpus (experiment #10
 in ``benchmarks/results/experiments.md``); ``TrainSettings()`` alone is the v1 recipe."""
 
+TEACHERS = {
+    "default": SHIPPED_TRAINING,
+    "noise": replace(SHIPPED_TRAINING, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
+    "phone": replace(SHIPPED_TRAINING, phone_probability=0.3),
+    "phone-noise": replace(SHIPPED_TRAINING, phone_probability=0.3, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
+    "window-mean": replace(SHIPPED_TRAINING, window_mean=True),
+}
+"""Recipes a model can be distilled from (``ser-train --distill-from``), by experiment: ``default``
+#10, ``noise`` #18 and ``phone-noise`` #23 (the three bundled models), ``phone`` #20 and
+``window-mean`` #24. Each trains at its own settings (25 epochs, seed 0, whatever the student's)
+on the student's files, with the student's front end; its checkpoint is the one a plain run of that
+recipe on those files would write."""
+
 
 @dataclass(frozen=True)
 class Recipe:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,23 +22,23 @@ import torch
 from emovox.train import folds as emobox
 from emovox.train.calibration import utterance_probs
 from emovox.train.corpora import LABELS, load_corpora, read_audio
-from emovox.train.crossval import EVALUATION_VERSION, backbone_logits, group_ua
-from emovox.train.fit import new_backbone
+from emovox.train.crossval import EVALUATION_VERSION, group_ua
+from emovox.train.fit import backbone_logits, new_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import LogMel
-from emovox.train.recipe import SHIPPED_TRAINING, Recipe, load_corpus, recording_windows
+from emovox.train.recipe import TEACHERS, Recipe, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
 MEMBERS = {  # fold models trained before a later edit of the training code's bytes changed their keys:
     # #23 and #24 found by each cached evaluation's test UA, phone-line UA and date; #10 as retrained
     # for #27 (session 14)
-    "10": (SHIPPED_TRAINING,
+    "10": (TEACHERS["default"],
            {1: "3325a7aaac1762de", 2: "7f8aecfe7fda283c", 3: "2fb4dc91184a7e89",
             4: "edef30105f98dbe8", 5: "3fd9bbca0a86294b", 6: "c52347cd1cf17ad4"}),
-    "23": (replace(SHIPPED_TRAINING, phone_probability=0.3, noise_probability=0.3),
+    "23": (TEACHERS["phone-noise"],
            {1: "058b1f6e67f52b4b", 2: "479de66d96efe87d", 3: "c2222b257c3bce3e",
             4: "1b77b930e8501f2a", 5: "2a3149981cc60172", 6: "cfcec14e233f8c16"}),
-    "24": (replace(SHIPPED_TRAINING, window_mean=True),
+    "24": (TEACHERS["window-mean"],
            {1: "a297a632847c1e83", 2: "60f9e2fb43db409f", 3: "68d0e867c5307714",
             4: "48c6be06e8474424", 5: "381f0c7767c66ac6", 6: "5122d6f25b6c15d7"}),
 }

@@ -11,7 +11,7 @@ from emovox.train.corpora import LABELS, load_corpora
 from emovox.train.recipe import Recipe, full_model, raw_windows
 from emovox.train import folds as emobox
 from emovox.train.model import CNNLSTM
-from emovox.train.crossval import backbone_logits
+from emovox.train.fit import backbone_logits
 from emovox.train.calibration import utterance_probs
 from emovox.train.metrics import evaluate
 torch.set_num_threads(1)
