@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                                   distill_weight=distill_weight, distill_temperature=distill_temperature,
                                   threads=args.threads),
                     frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,
-                    teachers=tuple(replace(TEACHERS[n], threads=args.threads) for n in teachers))
+                    teachers=tuple(TEACHERS[n] for n in teachers))
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from emovox.train.calibration import softmax
 from emovox.train.model import CNNLSTM, FrontendSpec, LogMel, mel_power
 from emovox.train.phone_line import random_phone_line
 
@@ -226,9 +227,8 @@ def backbone_logits(backbone: nn.Module, logmel: np.ndarray) -> np.ndarray:
 def teacher_probabilities(teachers: list[nn.Module], logmel: np.ndarray, temperature: float) -> np.ndarray:
     """The teachers' window probabilities at ``temperature``, averaged with equal weights: the
     targets a distilled network learns from (the clean windows; the student sees them augmented)."""
-    probs = [torch.softmax(torch.from_numpy(backbone_logits(t.eval(), logmel)) / temperature, dim=1).numpy()
-             for t in teachers]
-    return np.mean(probs, axis=0).astype(np.float32)
+    return np.mean([softmax(backbone_logits(t.eval(), logmel), temperature) for t in teachers],
+                   axis=0).astype(np.float32)
 
 
 def mixup_loss(model: nn.Module, batch: torch.Tensor, index: torch.Tensor, loss_fn: WindowLoss,
@@ -317,10 +317,11 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
         raise ValueError("the corpus label mask and the per-corpus class balance need each window's corpus")
     if settings.ravdess_share and corpus_names is None:
         raise ValueError("ravdess_share needs corpus_names, to know which corpus is RAVDESS")
-    if settings.distill_weight and (teacher_probs is None or len(teacher_probs) != len(logmel)):
-        raise ValueError("distill_weight needs the teachers' probabilities of every training window")
-    if settings.distill_weight and settings.mixup_alpha:
-        raise ValueError("distillation and mixup together are not supported (which teacher targets would blend?)")
+    if settings.distill_weight and (teacher_probs is None or teacher_probs.shape != (len(logmel), n_classes)):
+        raise ValueError("distill_weight needs the teachers' probabilities of every training window, one per class")
+    if settings.distill_weight and (settings.mixup_alpha or settings.mask_absent_labels):
+        raise ValueError("distillation does not combine with mixup or the corpus label mask: the teachers' "
+                         "targets span every class, unmixed")
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)

@@ -100,7 +100,8 @@ def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) 
     through float rounding), so folds trained side by side at one thread each serve a later
     run at two."""
     settings = asdict(recipe)
-    del settings["train"]["threads"]
+    for train in (settings["train"], *settings["teachers"]):
+        del train["threads"]
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     for name in TRAINING_CODE:
         digest.update((Path(__file__).parent / name).read_bytes())
@@ -125,7 +126,8 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         return model.eval()
     if recipe.teachers and not recipe.train.distill_weight:
         raise ValueError("a recipe with teachers needs a distill_weight")
-    teachers = [train_on(corpus, selected, replace(recipe, train=settings, teachers=()), cache_dir, log)
+    teachers = [train_on(corpus, selected, replace(recipe, train=replace(settings, threads=recipe.train.threads),
+                                                   teachers=()), cache_dir, log)
                 for settings in recipe.teachers]
     logmel, labels, owner = corpus.windows_of(selected)
     soft = teacher_probabilities(teachers, logmel, recipe.train.distill_temperature) if teachers else None
