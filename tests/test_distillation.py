@@ -66,10 +66,27 @@ def test_a_network_distilled_alone_learns_its_teachers_labels_not_the_hard_ones(
     assert (predicted == classes).mean() > 0.9
 
 
-def test_distillation_without_teacher_probabilities_is_refused() -> None:
+@pytest.mark.parametrize("teacher_probs", [None, np.full((3, 8), 1 / 8, np.float32), np.full((4, 7), 1 / 7, np.float32)])
+def test_distillation_without_a_teacher_probability_per_window_and_class_is_refused(teacher_probs) -> None:
     logmel, targets = np.zeros((4, 64, 20), dtype=np.float32), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="distill_weight needs"):
-        train_backbone(logmel, targets, 8, TrainSettings(distill_weight=0.5), FrontendSpec())
+        train_backbone(logmel, targets, 8, TrainSettings(distill_weight=0.5), FrontendSpec(),
+                       teacher_probs=teacher_probs)
+
+
+def test_a_distilled_models_key_ignores_every_thread_count() -> None:
+    """Students trained side by side at one thread each serve a later run at two, as plain runs do."""
+    from emovox.train.corpora import Utterance
+    from emovox.train.recipe import TEACHERS, Recipe, checkpoint_key
+
+    items = [Utterance(Path(f"a{i}.wav"), "ravdess", "Actor_01", "neutral") for i in range(3)]
+
+    def key(threads: int, teachers: tuple[str, ...] = ("default", "window-mean")) -> str:
+        return checkpoint_key(Recipe(train=TrainSettings(distill_weight=0.5, threads=threads),
+                                     teachers=tuple(replace(TEACHERS[n], threads=threads) for n in teachers)),
+                              items, [0, 1])
+
+    assert key(1) == key(2) != key(1, ("default",))
 
 
 def test_ship_trains_each_teacher_on_the_same_files_before_the_student(tmp_path: Path, capsys) -> None:

@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs the [train] extra")
 
 from emovox.train.corpora import LABELS  # noqa: E402
-from emovox.train.fit import (TrainSettings, WindowLoss, corpus_label_masks, mixup_loss,  # noqa: E402
-                              per_corpus_class_weights, share_corpora)
+from emovox.train.fit import (TrainSettings, WindowLoss, balance_genders, corpus_label_masks,  # noqa: E402
+                              mixup_loss, per_corpus_class_weights, share_corpora)
 
 EVERY_ROW = torch.arange(16)
 
@@ -98,3 +98,17 @@ def test_mixup_is_reproducible_from_the_generator() -> None:
     second = mixup_loss(model, batch, index, loss, 0.4, torch.Generator().manual_seed(3))
     other = mixup_loss(model, batch, index, loss, 0.4, torch.Generator().manual_seed(4))
     assert first.item() == second.item() != other.item()
+
+
+def test_gender_balance_splits_each_class_evenly_between_women_and_men() -> None:
+    """Class 0: three women, one man, one speaker of unknown sex; class 1: women only (nothing to
+    balance against, so it stays); each class keeps its total."""
+    targets = np.array([0, 0, 0, 0, 0, 1, 1])
+    genders = np.array([0, 0, 0, 1, -1, 0, 0])
+    weights = torch.tensor([1.0, 1.0, 2.0, 1.0, 1.5, 1.0, 3.0])
+    balanced = balance_genders(weights, targets, genders).double()
+    balanced = balanced * weights.sum() / balanced.sum()  # undo the mean-1 normalisation
+    assert balanced[:3].sum().item() == pytest.approx(balanced[3].item()) == pytest.approx(2.5)
+    assert balanced[1].item() * 2 == pytest.approx(balanced[2].item())  # ratios within a sex kept
+    assert balanced[4].item() == pytest.approx(1.5)
+    assert balanced[5:].tolist() == pytest.approx([1.0, 3.0])

@@ -76,6 +76,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--ravdess-share", type=float, default=SHIPPED_TRAINING.ravdess_share,
                          help="with --class-balance per_corpus, RAVDESS's share of the loss (default "
                               "%(default)s: as --corpus-share gives)")
+    command.add_argument("--gender-balance", action="store_true",
+                         help="within each class, women's and men's windows carry equal loss weight "
+                              "(default: off)")
     command.add_argument("--window-mean", action="store_true",
                          help="subtract each window's per-band log-mel mean inside the network (default: off)")
     command.add_argument("--frame-ms", type=float, default=FrontendSpec.win_length * 1000 / FrontendSpec.sample_rate,
@@ -224,10 +227,11 @@ def main(argv: list[str] | None = None) -> int:
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
+                                  gender_balance=args.gender_balance,
                                   distill_weight=distill_weight, distill_temperature=distill_temperature,
                                   threads=args.threads),
                     frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,
-                    teachers=tuple(replace(TEACHERS[n], threads=args.threads) for n in teachers))
+                    teachers=tuple(TEACHERS[n] for n in teachers))
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

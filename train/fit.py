@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from emovox.train.calibration import softmax
 from emovox.train.model import CNNLSTM, FrontendSpec, LogMel, mel_power
 from emovox.train.phone_line import random_phone_line
 
@@ -68,6 +69,10 @@ class TrainSettings:
     """Share of training windows sent through an emulated narrowband phone line (band-pass around
     300-3400 Hz, nothing above 4 kHz, mu-law codec noise; ``phone_line.LINE_VARIETY``), after any
     noise, as noise at the caller's end would be (0: off)."""
+    gender_balance: bool = False
+    """Within each class, the windows of women and of men carry equal total weight (speakers of
+    unknown sex keep theirs; each class's total is kept), applied after the class balance: no class
+    is learnt mostly from one sex's voices. Off: every class leans female (TESS's two women)."""
     window_mean: bool = False
     """Subtract each window's per-band log-mel mean over its real frames inside the network
     (``model.subtract_window_mean``), at training and at run time (False: as in the v1 recipe)."""
@@ -226,9 +231,8 @@ def backbone_logits(backbone: nn.Module, logmel: np.ndarray) -> np.ndarray:
 def teacher_probabilities(teachers: list[nn.Module], logmel: np.ndarray, temperature: float) -> np.ndarray:
     """The teachers' window probabilities at ``temperature``, averaged with equal weights: the
     targets a distilled network learns from (the clean windows; the student sees them augmented)."""
-    probs = [torch.softmax(torch.from_numpy(backbone_logits(t.eval(), logmel)) / temperature, dim=1).numpy()
-             for t in teachers]
-    return np.mean(probs, axis=0).astype(np.float32)
+    return np.mean([softmax(backbone_logits(t.eval(), logmel), temperature) for t in teachers],
+                   axis=0).astype(np.float32)
 
 
 def mixup_loss(model: nn.Module, batch: torch.Tensor, index: torch.Tensor, loss_fn: WindowLoss,
@@ -280,6 +284,21 @@ def share_corpora(weights: torch.Tensor, corpus_ids: np.ndarray, corpus_names: l
     return (scaled / scaled.mean()).float()
 
 
+def balance_genders(weights: torch.Tensor, targets: np.ndarray, genders: np.ndarray) -> torch.Tensor:
+    """Per-window weights rescaled so that, within each class, female windows (``genders`` 0) and
+    male windows (1) carry equal total weight, the class's total unchanged; unknown (-1) untouched."""
+    scaled = weights.double().clone()
+    for label in np.unique(targets):
+        female = torch.from_numpy((targets == label) & (genders == 0))
+        male = torch.from_numpy((targets == label) & (genders == 1))
+        female_total, male_total = scaled[female].sum(), scaled[male].sum()
+        if female_total > 0 and male_total > 0:
+            half = (female_total + male_total) / 2
+            scaled[female] *= half / female_total
+            scaled[male] *= half / male_total
+    return (scaled / scaled.mean()).float()
+
+
 def corpus_label_masks(targets: np.ndarray, corpus_ids: np.ndarray, n_classes: int) -> np.ndarray:
     """[windows, classes] bool: the classes that each window's corpus labels among these windows."""
     present = np.zeros((int(corpus_ids.max()) + 1, n_classes), dtype=bool)
@@ -299,7 +318,7 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
                    corpus_ids: np.ndarray | None = None, corpus_names: list[str] | None = None,
                    device: str = "cpu", network: dict | None = None,
-                   teacher_probs: np.ndarray | None = None) -> CNNLSTM:
+                   teacher_probs: np.ndarray | None = None, genders: np.ndarray | None = None) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
     ``corpus_ids`` [n], each window's corpus (an index into ``corpus_names``): needed only when
@@ -310,17 +329,21 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     so the random draws, and every batch, are the same on any device. ``network``: other
     ``CNNLSTM`` shape arguments (``channels``, ``hidden``) than the shipped one's (``quick_screen``).
     ``teacher_probs`` [n, classes]: the teachers' softened probabilities of each window, needed
-    when ``settings.distill_weight`` is set (``teacher_probabilities``).
+    when ``settings.distill_weight`` is set (``teacher_probabilities``). ``genders`` [n]: each
+    window's speaker, 0 female, 1 male, -1 unknown; needed for ``settings.gender_balance``.
     Returns the model on the CPU."""
     per_corpus = settings.class_balance == "per_corpus"
     if (per_corpus or settings.mask_absent_labels) and corpus_ids is None:
         raise ValueError("the corpus label mask and the per-corpus class balance need each window's corpus")
     if settings.ravdess_share and corpus_names is None:
         raise ValueError("ravdess_share needs corpus_names, to know which corpus is RAVDESS")
-    if settings.distill_weight and (teacher_probs is None or len(teacher_probs) != len(logmel)):
-        raise ValueError("distill_weight needs the teachers' probabilities of every training window")
-    if settings.distill_weight and settings.mixup_alpha:
-        raise ValueError("distillation and mixup together are not supported (which teacher targets would blend?)")
+    if settings.gender_balance and (genders is None or len(genders) != len(logmel)):
+        raise ValueError("gender_balance needs each training window's speaker sex")
+    if settings.distill_weight and (teacher_probs is None or teacher_probs.shape != (len(logmel), n_classes)):
+        raise ValueError("distill_weight needs the teachers' probabilities of every training window, one per class")
+    if settings.distill_weight and (settings.mixup_alpha or settings.mask_absent_labels):
+        raise ValueError("distillation does not combine with mixup or the corpus label mask: the teachers' "
+                         "targets span every class, unmixed")
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -337,6 +360,9 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     if per_corpus and (settings.corpus_share != "classes" or settings.ravdess_share):
         names = corpus_names or [str(i) for i in range(int(corpus_ids.max()) + 1)]
         window_weight = share_corpora(window_weight, corpus_ids, names, settings)
+    if settings.gender_balance:
+        base = class_weights(targets, n_classes)[torch.from_numpy(targets.astype(np.int64))]
+        window_weight = balance_genders(base if window_weight is None else window_weight, targets, genders)
     allowed = (torch.from_numpy(corpus_label_masks(targets, corpus_ids, n_classes))
                if settings.mask_absent_labels else None)
     loss_fn = WindowLoss(labels.to(device), class_weights(targets, n_classes).to(device), settings.label_smoothing,

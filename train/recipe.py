@@ -100,7 +100,8 @@ def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) 
     through float rounding), so folds trained side by side at one thread each serve a later
     run at two."""
     settings = asdict(recipe)
-    del settings["train"]["threads"]
+    for train in (settings["train"], *settings["teachers"]):
+        del train["threads"]
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     for name in TRAINING_CODE:
         digest.update((Path(__file__).parent / name).read_bytes())
@@ -115,6 +116,12 @@ def window_corpora(corpus: Corpus, selected: list[int], owner: np.ndarray) -> tu
     return np.array([names.index(corpus.items[i].corpus) for i in selected], dtype=np.int64)[owner], names
 
 
+def window_genders(corpus: Corpus, selected: list[int], owner: np.ndarray) -> np.ndarray:
+    """Each window's speaker sex: 0 female, 1 male, -1 unknown (TurEV)."""
+    code = {"female": 0, "male": 1}
+    return np.array([code.get(corpus.items[i].gender, -1) for i in selected], dtype=np.int8)[owner]
+
+
 def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
     """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
     checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{checkpoint_key(recipe, corpus.items, selected)}.pt"
@@ -125,7 +132,8 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         return model.eval()
     if recipe.teachers and not recipe.train.distill_weight:
         raise ValueError("a recipe with teachers needs a distill_weight")
-    teachers = [train_on(corpus, selected, replace(recipe, train=settings, teachers=()), cache_dir, log)
+    teachers = [train_on(corpus, selected, replace(recipe, train=replace(settings, threads=recipe.train.threads),
+                                                   teachers=()), cache_dir, log)
                 for settings in recipe.teachers]
     logmel, labels, owner = corpus.windows_of(selected)
     soft = teacher_probabilities(teachers, logmel, recipe.train.distill_temperature) if teachers else None
@@ -133,7 +141,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         + (f", distilled from {len(teachers)} teachers" if teachers else ""))
     corpus_ids, names = window_corpora(corpus, selected, owner)
     model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids, names,
-                           teacher_probs=soft)
+                           teacher_probs=soft, genders=window_genders(corpus, selected, owner))
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
