@@ -118,8 +118,7 @@ def screen_fold(packed: Path, decoded: Path, width: float, epochs: int, fold: in
     from emovox.train import folds as emobox
     from emovox.train.calibration import fit_temperature, utterance_probs
     from emovox.train.corpora import LABELS
-    from emovox.train.fit import backbone_logits
-    from emovox.train.fit import train_backbone
+    from emovox.train.fit import backbone_logits, train_backbone
     from emovox.train.metrics import evaluate
     from emovox.train.recipe import SHIPPED_TRAINING, Recipe, window_corpora
 
