@@ -71,13 +71,14 @@ def test_real_capture_through_pulseaudio(virtual_mic: str, tmp_path: Path) -> No
     rate = clips[0][1]
     durations = [len(audio) / rate for audio, _ in clips]
     gap = np.zeros(round(1.5 * rate), dtype=np.float32)
-    pieces, starts = [np.zeros(rate, dtype=np.float32)], []
+    pieces, starts, position = [np.zeros(rate, dtype=np.float32)], [], rate
     for audio, _ in clips:
-        starts.append(sum(len(p) for p in pieces) / rate)
+        starts.append(position / rate)
         pieces += [audio, gap]
+        position += len(audio) + len(gap)
     program = tmp_path / "three_utterances.wav"
     sf.write(str(program), np.concatenate(pieces), rate)
-    total = 2.0 + sum(len(p) for p in pieces) / rate + 2.0
+    total = 2.0 + position / rate + 2.0
     live = subprocess.Popen([sys.executable, "-m", "emovox.realtime.cli", "--device", "pulse", "--duration",
                              f"{total:.1f}", "--no-dashboard", "--json", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

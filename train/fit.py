@@ -356,16 +356,17 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                                   weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
                                                    total_steps=settings.epochs * steps_per_epoch)
+    class_weight = class_weights(targets, n_classes)
     window_weight = per_corpus_class_weights(targets, corpus_ids) if per_corpus else None
     if per_corpus and (settings.corpus_share != "classes" or settings.ravdess_share):
         names = corpus_names or [str(i) for i in range(int(corpus_ids.max()) + 1)]
         window_weight = share_corpora(window_weight, corpus_ids, names, settings)
     if settings.gender_balance:
-        base = class_weights(targets, n_classes)[torch.from_numpy(targets.astype(np.int64))]
-        window_weight = balance_genders(base if window_weight is None else window_weight, targets, genders)
+        window_weight = balance_genders(class_weight[labels] if window_weight is None else window_weight,
+                                        targets, genders)
     allowed = (torch.from_numpy(corpus_label_masks(targets, corpus_ids, n_classes))
                if settings.mask_absent_labels else None)
-    loss_fn = WindowLoss(labels.to(device), class_weights(targets, n_classes).to(device), settings.label_smoothing,
+    loss_fn = WindowLoss(labels.to(device), class_weight.to(device), settings.label_smoothing,
                          None if allowed is None else allowed.to(device),
                          None if window_weight is None else window_weight.to(device))
     soft = torch.from_numpy(teacher_probs).to(device) if settings.distill_weight else None

@@ -29,19 +29,28 @@ from emovox.train.model import LogMel
 from emovox.train.recipe import TEACHERS, Recipe, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
-MEMBERS = {  # fold models trained before a later edit of the training code's bytes changed their keys:
+MEMBERS = {  # experiment: (its recipe in recipe.TEACHERS, fold -> checkpoint key); fold models trained before a later edit of the training code's bytes changed their keys:
     # #23 and #24 found by each cached evaluation's test UA, phone-line UA and date; #10 as retrained
     # for #27 (session 14)
-    "10": (TEACHERS["default"],
+    "10": ("default",
            {1: "3325a7aaac1762de", 2: "7f8aecfe7fda283c", 3: "2fb4dc91184a7e89",
             4: "edef30105f98dbe8", 5: "3fd9bbca0a86294b", 6: "c52347cd1cf17ad4"}),
-    "23": (TEACHERS["phone-noise"],
+    "23": ("phone-noise",
            {1: "058b1f6e67f52b4b", 2: "479de66d96efe87d", 3: "c2222b257c3bce3e",
             4: "1b77b930e8501f2a", 5: "2a3149981cc60172", 6: "cfcec14e233f8c16"}),
-    "24": (TEACHERS["window-mean"],
+    "24": ("window-mean",
            {1: "a297a632847c1e83", 2: "60f9e2fb43db409f", 3: "68d0e867c5307714",
             4: "48c6be06e8474424", 5: "381f0c7767c66ac6", 6: "5122d6f25b6c15d7"}),
 }
+
+
+def load_member(name: str, fold: int, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
+    """A member's fold model, and the evaluation `ser-train cv` cached for it."""
+    preset, keys = MEMBERS[name]
+    cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{EVALUATION_VERSION}-{keys[fold]}.json").read_text())
+    backbone = new_backbone(len(LABELS), TEACHERS[preset], recipe.frontend)
+    backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{keys[fold]}.pt"))
+    return backbone.eval(), cached
 
 
 def scores(truth: np.ndarray, probs: np.ndarray, val_truth: np.ndarray, val_probs: np.ndarray) -> dict:
@@ -68,12 +77,7 @@ def main(names: list[str], out: Path, fold_numbers: list[int]) -> None:
         row: dict = {"fold": fold}
         probs = {}
         for name in names:
-            settings, keys = MEMBERS[name]
-            key = keys[fold]
-            cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{EVALUATION_VERSION}-{key}.json").read_text())
-            backbone = new_backbone(len(LABELS), settings, recipe.frontend)
-            backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{key}.pt"))
-            backbone.eval()
+            backbone, cached = load_member(name, fold, recipe)
             t = cached["temperature"]
             probs[name] = (utterance_probs(backbone_logits(backbone, test_logmel), owner, len(test_items), t),
                            utterance_probs(backbone_logits(backbone, val_logmel), val_owner, len(val_idx), t))

@@ -12,50 +12,43 @@ evaluation, which the members' table in `average_folds.py` ties to its recipe; `
 A side effect, until the next edit of the training code changes every key again: a plain
 `ser-train cv` of `default`, `window-mean` or `phone-noise` reuses these checkpoints too.
 
-
     .venv/bin/python benchmarks/results/experiments/link_teachers.py
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from average_folds import CACHE, MEMBERS
+from average_folds import CACHE, MEMBERS, load_member
 from emovox.train import folds as emobox
 from emovox.train.calibration import utterance_probs
 from emovox.train.corpora import LABELS, load_corpora
-from emovox.train.crossval import EVALUATION_VERSION
-from emovox.train.fit import backbone_logits, new_backbone
+from emovox.train.fit import backbone_logits
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import TEACHERS, Recipe, checkpoint_key, load_corpus
-
-TEACHER_OF_MEMBER = {"10": "default", "23": "phone-noise", "24": "window-mean"}
 
 
 def main() -> None:
     torch.set_num_threads(2)
-    corpus = load_corpus(load_corpora(Path("../shared/data")), Recipe(), CACHE, print)
+    recipe = Recipe()
+    corpus = load_corpus(load_corpora(Path("../shared/data")), recipe, CACHE, print)
     for fold in emobox.EMOBOX_TEST_ACTORS:
         train_idx, val_idx, _ = emobox.split_with_validation(corpus.items, fold)
         val_logmel, _, val_owner = corpus.windows_of(val_idx)
         val_truth = np.array([corpus.items[i].label_index for i in val_idx])
-        for member, teacher in TEACHER_OF_MEMBER.items():
-            old = MEMBERS[member][1][fold]
-            settings = TEACHERS[teacher]
-            backbone = new_backbone(len(LABELS), settings, Recipe().frontend)
-            backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{old}.pt"))
-            cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{EVALUATION_VERSION}-{old}.json").read_text())
-            probs = utterance_probs(backbone_logits(backbone.eval(), val_logmel), val_owner, len(val_idx),
+        for member, (teacher, keys) in MEMBERS.items():
+            old = keys[fold]
+            backbone, cached = load_member(member, fold, recipe)
+            probs = utterance_probs(backbone_logits(backbone, val_logmel), val_owner, len(val_idx),
                                     cached["temperature"])
             val_ua = round(evaluate(val_truth, probs.argmax(1), LABELS)["ua"], 4)
             if val_ua != cached["validation_ua"]:
                 raise SystemExit(f"fold {fold}, #{member}: validation UA {val_ua}, its evaluation says "
                                  f"{cached['validation_ua']}: not the checkpoint that was scored")
-            key = checkpoint_key(replace(Recipe(), train=settings), corpus.items, train_idx)
+            key = checkpoint_key(replace(recipe, train=TEACHERS[teacher]), corpus.items, train_idx)
             link = CACHE / "checkpoints" / f"backbone-{key}.pt"
             if link.is_symlink() and link.readlink() == Path(f"backbone-{old}.pt"):
                 done = "already linked"
