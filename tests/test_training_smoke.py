@@ -89,14 +89,14 @@ def test_baselines_resume_from_finished_splits(tmp_path: Path, capsys) -> None:
 
 def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None:
     """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup, pitch shift, time stretch,
-    speed change, the corpus label mask, the per-corpus class balance, its corpus shares and the
-    gender balance run
-    through the same loop."""
+    speed change, the corpus label mask, the per-corpus class balance, its corpus shares, the
+    gender balance and weight averaging run through the same loop."""
     results = tmp_path / "results"
     status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess,tess", "--leave-out", "tess",
                         "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus",
                         "--pitch-shift-semitones", "2", "--tempo-change", "0.1", "--speed-change", "0.05",
-                        "--corpus-share", "windows", "--ravdess-share", "0.4", "--gender-balance", "--threads", "1",
+                        "--corpus-share", "windows", "--ravdess-share", "0.4", "--gender-balance",
+                        "--average-last-epochs", "1", "--threads", "1",
                         "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
                         "--results", str(results), "--cache", str(tmp_path / "cache")])
     assert status == 0

@@ -93,6 +93,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--distill-temperature", type=float, default=None,
                          help=f"with --distill-from, the softmax temperature of both sides, up to "
                               f"{MAX_DISTILL_TEMPERATURE:g} (default {SHIPPED_TRAINING.distill_temperature:g})")
+    command.add_argument("--average-last-epochs", type=int, default=SHIPPED_TRAINING.average_last_epochs,
+                         help="weight averaging: the model is the mean of the weights at the end of the last "
+                              "N epochs, batch norm recomputed (default %(default)s: off)")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -182,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{MAX_FRAME_SAMPLES * 1000 / FrontendSpec.sample_rate:g}, got {args.frame_ms:g}")
             if args.threads < 1:
                 raise ValueError(f"--threads takes 1 or more, got {args.threads}")
+            if not 0 <= args.average_last_epochs <= args.epochs:
+                raise ValueError(f"--average-last-epochs takes 0-{args.epochs} (the epochs), "
+                                 f"got {args.average_last_epochs}")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
             teachers = names_in(args.distill_from)
@@ -227,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
-                                  gender_balance=args.gender_balance,
+                                  gender_balance=args.gender_balance, average_last_epochs=args.average_last_epochs,
                                   distill_weight=distill_weight, distill_temperature=distill_temperature,
                                   threads=args.threads),
                     frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,

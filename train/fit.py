@@ -83,6 +83,11 @@ class TrainSettings:
     distill_temperature: float = 2.0
     """Softmax temperature of the distillation term; its loss is scaled by its square, so that its
     gradients keep the hard-label term's scale (Hinton et al. 2015)."""
+    average_last_epochs: int = 0
+    """Weight averaging (SWA, Izmailov et al. 2018): the model returned is the mean of the weights at
+    the end of each of the last N epochs, its batch-norm statistics then recomputed over one more
+    augmented pass of the training windows; one network, with some of what averaging models gains
+    (0: off, the last epoch's weights)."""
     seed: int = 0
     threads: int = 2
     """CPU threads for training: how a run uses the machine, not what it learns (left out of the
@@ -235,6 +240,20 @@ def teacher_probabilities(teachers: list[nn.Module], logmel: np.ndarray, tempera
                    axis=0).astype(np.float32)
 
 
+def augmented_batch(windows: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
+                    white: torch.Tensor | None, frontend: FrontendSpec) -> torch.Tensor:
+    """One batch of training windows as the network sees it: warped, noisy, phone-lined, masked,
+    as ``settings`` asks. Each step that is off draws nothing, so the v1 recipe trains as before."""
+    batch = windows.float()
+    if settings.pitch_shift_semitones or settings.tempo_change or settings.speed_change:
+        batch = random_warp(batch, settings, generator, frontend)
+    if white is not None:
+        batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
+    if settings.phone_probability:
+        batch = random_phone_line(batch, settings.phone_probability, generator, frontend)
+    return spec_augment(batch, settings, generator, frontend.log_floor)
+
+
 def mixup_loss(model: nn.Module, batch: torch.Tensor, index: torch.Tensor, loss_fn: WindowLoss,
                alpha: float, generator: torch.Generator) -> torch.Tensor:
     """Blend the batch with a shuffled copy of itself at one Beta(alpha, alpha) weight; the loss
@@ -341,6 +360,9 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
         raise ValueError("gender_balance needs each training window's speaker sex")
     if settings.distill_weight and (teacher_probs is None or teacher_probs.shape != (len(logmel), n_classes)):
         raise ValueError("distill_weight needs the teachers' probabilities of every training window, one per class")
+    if not 0 <= settings.average_last_epochs <= settings.epochs:
+        raise ValueError(f"average_last_epochs takes 0-{settings.epochs} (the epochs), "
+                         f"got {settings.average_last_epochs}")
     if settings.distill_weight and (settings.mixup_alpha or settings.mask_absent_labels):
         raise ValueError("distillation does not combine with mixup or the corpus label mask: the teachers' "
                          "targets span every class, unmixed")
@@ -370,20 +392,14 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                          None if allowed is None else allowed.to(device),
                          None if window_weight is None else window_weight.to(device))
     soft = torch.from_numpy(teacher_probs).to(device) if settings.distill_weight else None
+    averaged = torch.optim.swa_utils.AveragedModel(model) if settings.average_last_epochs else None
     for epoch in range(settings.epochs):
         model.train()
         began, total = time.monotonic(), 0.0
         order = torch.randperm(len(features), generator=generator)
         for step in range(steps_per_epoch):
             index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
-            batch = features[index].float()
-            if settings.pitch_shift_semitones or settings.tempo_change or settings.speed_change:  # off: no draws
-                batch = random_warp(batch, settings, generator, frontend)
-            if white is not None:  # off: no random draws, so the v1 recipe trains exactly as before
-                batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
-            if settings.phone_probability:  # off: no draws, as above
-                batch = random_phone_line(batch, settings.phone_probability, generator, frontend)
-            batch = spec_augment(batch, settings, generator, frontend.log_floor).to(device)
+            batch = augmented_batch(features[index], settings, generator, white, frontend).to(device)
             index = index.to(device)
             if settings.mixup_alpha:  # off: no random draws, as above
                 loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)
@@ -399,8 +415,19 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             optimizer.step()
             schedule.step()
             total += loss.item()
+        if averaged is not None and epoch >= settings.epochs - settings.average_last_epochs:
+            averaged.update_parameters(model)
         log(f"epoch {epoch + 1}/{settings.epochs}: loss {total / steps_per_epoch:.3f} "
             f"({time.monotonic() - began:.0f} s)")
+    if averaged is not None:
+        model = averaged.module
+        order = torch.randperm(len(features), generator=generator)
+        batches = (augmented_batch(features[order[start:start + settings.batch_size]], settings, generator,
+                                   white, frontend).to(device)
+                   for start in range(0, len(features), settings.batch_size))
+        with torch.no_grad():
+            torch.optim.swa_utils.update_bn(batches, model)
+        log(f"weights averaged over the last {settings.average_last_epochs} epochs, batch norm recomputed")
     return model.cpu().eval()
 
 
