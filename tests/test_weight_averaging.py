@@ -3,6 +3,7 @@ ends' weights, its batch norm recomputed, and bad settings are refused."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def _windows() -> tuple[np.ndarray, np.ndarray]:
     return logmel, classes
 
 
-def _train(settings: TrainSettings):
+def _train(settings: TrainSettings) -> torch.nn.Module:
     logmel, classes = _windows()
     return train_backbone(logmel, classes, 8, settings, FrontendSpec(), log=lambda _: None)
 
@@ -38,7 +39,7 @@ def test_the_model_is_the_mean_of_the_last_epochs_weights(monkeypatch) -> None:
         return update(self, model)
 
     monkeypatch.setattr(torch.optim.swa_utils.AveragedModel, "update_parameters", recording)
-    averaged = _train(TrainSettings(**{**SETTINGS.__dict__, "average_last_epochs": 2}))
+    averaged = _train(replace(SETTINGS, average_last_epochs=2))
     plain = _train(SETTINGS)
     assert len(snapshots) == 2
     for name, parameter in averaged.named_parameters():
@@ -52,9 +53,9 @@ def test_the_model_is_the_mean_of_the_last_epochs_weights(monkeypatch) -> None:
 def test_batch_norm_is_recomputed_for_the_averaged_weights() -> None:
     """At N = 1 the weights are the plain run's; only the batch-norm statistics differ: now an
     exact average over one pass of the training windows rather than a moving one."""
-    unaugmented = TrainSettings(**{**SETTINGS.__dict__, "freq_masks": 0, "time_masks": 0, "gain_db": 0.0})
+    unaugmented = replace(SETTINGS, freq_masks=0, time_masks=0, gain_db=0.0)
     plain = _train(unaugmented)
-    last = _train(TrainSettings(**{**unaugmented.__dict__, "average_last_epochs": 1}))
+    last = _train(replace(unaugmented, average_last_epochs=1))
     for (name, a), (_, b) in zip(plain.named_parameters(), last.named_parameters()):
         torch.testing.assert_close(a, b, msg=name)
     logmel, _ = _windows()
@@ -67,7 +68,7 @@ def test_batch_norm_is_recomputed_for_the_averaged_weights() -> None:
 @pytest.mark.parametrize("epochs", [-1, 5])
 def test_averaging_more_epochs_than_trained_is_refused(epochs: int) -> None:
     with pytest.raises(ValueError, match="average_last_epochs takes 0-4"):
-        _train(TrainSettings(**{**SETTINGS.__dict__, "average_last_epochs": epochs}))
+        _train(replace(SETTINGS, average_last_epochs=epochs))
 
 
 @pytest.mark.parametrize("value", ["-1", "26"])
