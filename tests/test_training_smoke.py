@@ -96,8 +96,8 @@ def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None
                         "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus",
                         "--pitch-shift-semitones", "2", "--tempo-change", "0.1", "--speed-change", "0.05",
                         "--corpus-share", "windows", "--ravdess-share", "0.4", "--gender-balance",
-                        "--average-last-epochs", "1", "--threads", "1",
-                        "--limit-per-speaker", "2", "--folds", "1", "--epochs", "1",
+                        "--average-last-epochs", "1", "--swa-rate", "0.2", "--threads", "1",
+                        "--limit-per-speaker", "2", "--folds", "1", "--epochs", "2",
                         "--results", str(results), "--cache", str(tmp_path / "cache")])
     assert status == 0
     fold = json.loads((results / "ravdess_cv.json").read_text())["folds"][0]

@@ -1,5 +1,6 @@
-"""Weight averaging (``--average-last-epochs``): the model returned is the mean of the chosen epoch
-ends' weights, its batch norm recomputed, and bad settings are refused."""
+"""Weight averaging (``--average-last-epochs``, ``--swa-rate``): the model returned is the mean of
+the chosen epoch ends' weights, its batch norm recomputed; the classic form holds those epochs at a
+constant rate; bad settings are refused."""
 from __future__ import annotations
 
 import copy
@@ -65,6 +66,30 @@ def test_batch_norm_is_recomputed_for_the_averaged_weights() -> None:
     assert all(torch.isfinite(b).all() for b in last.buffers())
 
 
+def test_classic_swa_holds_the_averaged_epochs_at_a_constant_rate(monkeypatch) -> None:
+    """4 epochs of 3 steps, the last 2 averaged: the one-cycle runs over the first 6 steps (up, then
+    down to near 0), the last 6 all take swa_rate x the peak."""
+    rates = []
+    step = torch.optim.AdamW.step
+
+    def recording(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording)
+    _train(replace(SETTINGS, average_last_epochs=2, swa_rate=0.2))
+    assert len(rates) == 12
+    cycle, constant = rates[:6], rates[6:]
+    assert max(cycle) == pytest.approx(SETTINGS.learning_rate, rel=0.05) and cycle[-1] < 0.1 * SETTINGS.learning_rate
+    assert constant == [pytest.approx(0.2 * SETTINGS.learning_rate)] * 6
+
+
+@pytest.mark.parametrize("average, rate", [(0, 0.2), (4, 0.2), (2, -0.5), (2, 1.5)])
+def test_classic_swa_needs_a_rate_share_and_a_cycle_before_it(average: int, rate: float) -> None:
+    with pytest.raises(ValueError, match="swa_rate takes"):
+        _train(replace(SETTINGS, average_last_epochs=average, swa_rate=rate))
+
+
 @pytest.mark.parametrize("epochs", [-1, 5])
 def test_averaging_more_epochs_than_trained_is_refused(epochs: int) -> None:
     with pytest.raises(ValueError, match="average_last_epochs takes 0-4"):
@@ -75,3 +100,11 @@ def test_averaging_more_epochs_than_trained_is_refused(epochs: int) -> None:
 def test_the_cli_refuses_an_average_beyond_the_epochs(capsys, value: str) -> None:
     assert ser_train(["cv", "--data", str(DATA), "--average-last-epochs", value]) == 2
     assert "--average-last-epochs takes 0-25" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--swa-rate", "0.2"], ["--swa-rate", "nan", "--average-last-epochs", "10"],
+                                   ["--swa-rate", "0", "--average-last-epochs", "10"],
+                                   ["--swa-rate", "0.2", "--average-last-epochs", "25"]])
+def test_the_cli_refuses_a_swa_rate_it_cannot_use(capsys, extra: list[str]) -> None:
+    assert ser_train(["cv", "--data", str(DATA), *extra]) == 2
+    assert "--swa-rate takes a share" in capsys.readouterr().err

@@ -96,6 +96,10 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--average-last-epochs", type=int, default=SHIPPED_TRAINING.average_last_epochs,
                          help="weight averaging: the model is the mean of the weights at the end of the last "
                               "N epochs, batch norm recomputed (default %(default)s: off)")
+    command.add_argument("--swa-rate", type=float, default=None,
+                         help="with --average-last-epochs, hold the averaged epochs at this share of the peak "
+                              "learning rate, the one-cycle schedule running over the epochs before them "
+                              "(default: off, the average follows the one-cycle's decay)")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -188,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
             if not 0 <= args.average_last_epochs <= args.epochs:
                 raise ValueError(f"--average-last-epochs takes 0-{args.epochs} (the epochs), "
                                  f"got {args.average_last_epochs}")
+            swa_ok = 0 < args.average_last_epochs < args.epochs
+            if args.swa_rate is not None and not (0 < args.swa_rate <= 1 and swa_ok):  # nan fails too
+                raise ValueError(f"--swa-rate takes a share of the peak rate in (0, 1] and needs --average-last-"
+                                 f"epochs below --epochs, got {args.swa_rate} with {args.average_last_epochs} of "
+                                 f"{args.epochs}")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
             teachers = names_in(args.distill_from)
@@ -234,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
                                   gender_balance=args.gender_balance, average_last_epochs=args.average_last_epochs,
+                                  swa_rate=args.swa_rate or 0.0,
                                   distill_weight=distill_weight, distill_temperature=distill_temperature,
                                   threads=args.threads),
                     frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,

@@ -88,6 +88,11 @@ class TrainSettings:
     the end of each of the last N epochs, its batch-norm statistics then recomputed over one more
     augmented pass of the training windows; one network, with some of what averaging models gains
     (0: off, the last epoch's weights)."""
+    swa_rate: float = 0.0
+    """With ``average_last_epochs``, the learning rate of the averaged epochs as a share of the peak
+    (classic SWA): the one-cycle schedule then runs over the epochs before them, and these hold this
+    constant rate, so the averaged weights differ more. 0: the one-cycle runs over all epochs and the
+    average follows its decay (#30)."""
     seed: int = 0
     threads: int = 2
     """CPU threads for training: how a run uses the machine, not what it learns (left out of the
@@ -363,6 +368,9 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     if not 0 <= settings.average_last_epochs <= settings.epochs:
         raise ValueError(f"average_last_epochs takes 0-{settings.epochs} (the epochs), "
                          f"got {settings.average_last_epochs}")
+    if settings.swa_rate and not (0 < settings.swa_rate <= 1 and 0 < settings.average_last_epochs < settings.epochs):
+        raise ValueError("swa_rate takes a share of the peak rate in (0, 1], and averaged epochs after at least "
+                         "one epoch of the one-cycle schedule")
     if settings.distill_weight and (settings.mixup_alpha or settings.mask_absent_labels):
         raise ValueError("distillation does not combine with mixup or the corpus label mask: the teachers' "
                          "targets span every class, unmixed")
@@ -376,8 +384,9 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     steps_per_epoch = (len(features) + settings.batch_size - 1) // settings.batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
+    cycle_epochs = settings.epochs - settings.average_last_epochs if settings.swa_rate else settings.epochs
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
-                                                   total_steps=settings.epochs * steps_per_epoch)
+                                                   total_steps=cycle_epochs * steps_per_epoch)
     class_weight = class_weights(targets, n_classes)
     window_weight = per_corpus_class_weights(targets, corpus_ids) if per_corpus else None
     if per_corpus and (settings.corpus_share != "classes" or settings.ravdess_share):
@@ -394,6 +403,9 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     soft = torch.from_numpy(teacher_probs).to(device) if settings.distill_weight else None
     averaged = torch.optim.swa_utils.AveragedModel(model) if settings.average_last_epochs else None
     for epoch in range(settings.epochs):
+        if epoch == cycle_epochs:  # classic SWA: a constant rate over the averaged epochs
+            for group in optimizer.param_groups:
+                group["lr"] = settings.swa_rate * settings.learning_rate
         model.train()
         began, total = time.monotonic(), 0.0
         order = torch.randperm(len(features), generator=generator)
@@ -413,7 +425,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            schedule.step()
+            if epoch < cycle_epochs:
+                schedule.step()
             total += loss.item()
         if averaged is not None and epoch >= settings.epochs - settings.average_last_epochs:
             averaged.update_parameters(model)
