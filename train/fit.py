@@ -384,7 +384,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     steps_per_epoch = (len(features) + settings.batch_size - 1) // settings.batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
-    cycle_epochs = settings.epochs - settings.average_last_epochs if settings.swa_rate else settings.epochs
+    average_from = settings.epochs - settings.average_last_epochs  # the first averaged epoch
+    cycle_epochs = average_from if settings.swa_rate else settings.epochs
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
                                                    total_steps=cycle_epochs * steps_per_epoch)
     class_weight = class_weights(targets, n_classes)
@@ -408,12 +409,10 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                 group["lr"] = settings.swa_rate * settings.learning_rate
         model.train()
         began, total = time.monotonic(), 0.0
-        order = torch.randperm(len(features), generator=generator)
-        for step in range(steps_per_epoch):
-            index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
+        for index in torch.randperm(len(features), generator=generator).split(settings.batch_size):
             batch = augmented_batch(features[index], settings, generator, white, frontend).to(device)
             index = index.to(device)
-            if settings.mixup_alpha:  # off: no random draws, as above
+            if settings.mixup_alpha:  # off: no random draws, as in augmented_batch
                 loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)
             elif settings.distill_weight:
                 logits = model(batch)
@@ -428,16 +427,14 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             if epoch < cycle_epochs:
                 schedule.step()
             total += loss.item()
-        if averaged is not None and epoch >= settings.epochs - settings.average_last_epochs:
+        if averaged is not None and epoch >= average_from:
             averaged.update_parameters(model)
         log(f"epoch {epoch + 1}/{settings.epochs}: loss {total / steps_per_epoch:.3f} "
             f"({time.monotonic() - began:.0f} s)")
     if averaged is not None:
         model = averaged.module
-        order = torch.randperm(len(features), generator=generator)
-        batches = (augmented_batch(features[order[start:start + settings.batch_size]], settings, generator,
-                                   white, frontend).to(device)
-                   for start in range(0, len(features), settings.batch_size))
+        batches = (augmented_batch(features[index], settings, generator, white, frontend).to(device)
+                   for index in torch.randperm(len(features), generator=generator).split(settings.batch_size))
         with torch.no_grad():
             torch.optim.swa_utils.update_bn(batches, model)
         log(f"weights averaged over the last {settings.average_last_epochs} epochs, batch norm recomputed")

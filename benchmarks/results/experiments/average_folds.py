@@ -29,9 +29,9 @@ from emovox.train.model import LogMel
 from emovox.train.recipe import TEACHERS, Recipe, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
-MEMBERS = {  # experiment: (its recipe in recipe.TEACHERS, fold -> checkpoint key); fold models trained before a later edit of the training code's bytes changed their keys:
-    # #23 and #24 found by each cached evaluation's test UA, phone-line UA and date; #10 as retrained
-    # for #27 (session 14)
+MEMBERS = {  # experiment: (its recipe in recipe.TEACHERS, fold -> checkpoint key). Fold models trained
+    # before a later edit of the training code's bytes changed their keys: #23 and #24 found by each
+    # cached evaluation's test UA, phone-line UA and date; #10 as retrained for #27 (session 14)
     "10": ("default",
            {1: "3325a7aaac1762de", 2: "7f8aecfe7fda283c", 3: "2fb4dc91184a7e89",
             4: "edef30105f98dbe8", 5: "3fd9bbca0a86294b", 6: "c52347cd1cf17ad4"}),
