@@ -17,7 +17,7 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
                         "--folds", "1,2", "--epochs", "1", "--out", str(out), "--results", str(results),
                         "--cache", str(cache), "--name", "tiny", "--phone-probability", "0.5",
-                        "--window-mean"])
+                        "--window-mean", "--reverb-probability", "0.5"])
     assert status == 0
     model = out / "tiny.int8.onnx"  # --name sets every file's stem
     assert (out / "tiny.fp32.onnx").exists() and (out / "tiny.pt").exists()
@@ -30,9 +30,12 @@ def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> No
     assert set(snr) == {"white", "babble"} and list(snr["white"]) == ["clean", "20", "10", "5", "0"]
     assert all(0.0 <= f["int8_ua_telephone"] <= 1.0 for f in cv["folds"])  # the phone-line condition
     assert "telephone-band" in (results / "ravdess_cv.md").read_text()
+    assert all(list(f["int8_ua_by_room_rt60"]) == ["0.3", "0.6", "0.9"] for f in cv["folds"])  # the rooms
+    assert "reverberant room" in (results / "ravdess_cv.md").read_text()
     metadata = json.loads((out / "tiny.int8.json").read_text())
     assert metadata["name"] == "tiny"
     assert metadata["train"]["phone_probability"] == 0.5  # the emulated phone line ran in training
+    assert metadata["train"]["reverb_probability"] == 0.5  # the emulated rooms ran in training
     assert metadata["train"]["window_mean"] is True  # and the exported graph subtracts the window mean
     assert metadata["temperature"] == cv["temperature_mean"] and metadata["evaluation"]["n_folds"] == 2
     assert list(cache.glob("logmel-*.npz")), "the front end was not cached"
@@ -53,7 +56,7 @@ def test_a_model_name_that_is_not_a_file_stem_is_a_usage_error(capsys) -> None:
     assert "--name takes letters" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", ["--noise-probability", "--phone-probability"])
+@pytest.mark.parametrize("flag", ["--noise-probability", "--phone-probability", "--reverb-probability"])
 def test_a_share_outside_0_1_is_a_usage_error(flag: str, capsys) -> None:
     assert ser_train(["cv", "--data", str(DATA), flag, "1.5"]) == 2
     assert f"{flag} is a share" in capsys.readouterr().err

@@ -53,6 +53,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--phone-probability", type=float, default=SHIPPED_TRAINING.phone_probability,
                          help="share of training windows sent through an emulated narrowband phone line "
                               "(default %(default)s: off)")
+    command.add_argument("--reverb-probability", type=float, default=SHIPPED_TRAINING.reverb_probability,
+                         help="share of training windows put in an emulated reverberant room "
+                              "(default %(default)s: off)")
     command.add_argument("--pitch-shift-semitones", type=float, default=SHIPPED_TRAINING.pitch_shift_semitones,
                          help="shift each training window's spectrum by up to +-N semitones "
                               "(default %(default)s: off)")
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             folds = [int(f) for f in args.folds.split(",") if f.strip()]
             if any(f not in EMOBOX_TEST_ACTORS for f in folds):
                 raise ValueError(f"folds are 1-{len(EMOBOX_TEST_ACTORS)}, got {args.folds!r}")
-            for flag in ("noise_probability", "phone_probability"):
+            for flag in ("noise_probability", "phone_probability", "reverb_probability"):
                 if not 0.0 <= getattr(args, flag) <= 1.0:
                     raise ValueError(f"--{flag.replace('_', '-')} is a share (0-1), got {getattr(args, flag)}")
             snr_range = _snr_range(args.noise_snr_db)
@@ -237,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed,
                                   noise_probability=args.noise_probability, noise_snr_db=snr_range,
                                   phone_probability=args.phone_probability,
+                                  reverb_probability=args.reverb_probability,
                                   pitch_shift_semitones=args.pitch_shift_semitones,
                                   tempo_change=args.tempo_change, speed_change=args.speed_change,
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,

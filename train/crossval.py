@@ -20,10 +20,10 @@ from emovox.train.fit import backbone_logits, per_utterance
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, checkpoint_key, export_model, full_model,
                                  onnx_probs, recording_windows, train_on)
-from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr, ua_on_telephone_band
+from emovox.train.robustness import plot_snr, summarise_snr, ua_against_snr, ua_in_rooms, ua_on_telephone_band
 
 METRIC_KEYS = ("ua", "wa", "macro_f1", "per_class_recall", "confusion")
-EVALUATION_VERSION = 3
+EVALUATION_VERSION = 4
 """Bump when evaluate_fold's measurements change, so cached fold results are not reused."""
 BABBLE_SOURCES = 40
 """Training actors' RAVDESS files that babble noise is mixed from."""
@@ -97,6 +97,7 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
         "parity_same_top1": round(float((quantized.argmax(1) == pred).mean()), 4),
         "int8_ua_by_snr": ua_against_snr(int8, clean, truth, talkers, recipe, seed=fold),
         "int8_ua_telephone": ua_on_telephone_band(int8, clean, truth, recipe),
+        "int8_ua_by_room_rt60": ua_in_rooms(int8, clean, truth, recipe, seed=fold),
         "minutes": round((time.monotonic() - began) / 60, 1),
     }
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +131,8 @@ def summarise(fold_results: list[dict]) -> dict:
     out["int8_ua_by_snr"] = summarise_snr([r["int8_ua_by_snr"] for r in fold_results])
     out["int8_ua_telephone_mean"], out["int8_ua_telephone_std"] = _mean_std(
         [r["int8_ua_telephone"] for r in fold_results])
+    out["int8_ua_by_room_rt60"] = {rt60: dict(zip(("ua_mean", "ua_std"), _mean_std(
+        [r["int8_ua_by_room_rt60"][rt60] for r in fold_results]))) for rt60 in fold_results[0]["int8_ua_by_room_rt60"]}
     pooled = np.sum([np.array(r["confusion"]) for r in fold_results], axis=0)
     out["pooled_confusion"] = pooled.tolist()
     out["pooled_per_class_recall"] = {label: round(float(pooled[i, i] / max(pooled[i].sum(), 1)), 4)
@@ -186,7 +189,10 @@ def cv_markdown(cv: dict) -> str:
             lines.append(f"| {kind} noise | " + " | ".join(f"{v['ua_mean']:.3f} ± {v['ua_std']:.3f}"
                                                        for v in levels.values()) + " |")
         lines += ["", f"int8 UA on telephone-band audio (8 kHz, 300-3400 Hz, G.711 mu-law): "
-                      f"{cv['int8_ua_telephone_mean']:.3f} ± {cv['int8_ua_telephone_std']:.3f}"]
+                      f"{cv['int8_ua_telephone_mean']:.3f} ± {cv['int8_ua_telephone_std']:.3f}",
+                  "", "int8 UA in a reverberant room (60 m³, the talker 1 m from the microphone), by RT60: " +
+                  ", ".join(f"{rt60} s {v['ua_mean']:.3f} ± {v['ua_std']:.3f}"
+                            for rt60, v in cv["int8_ua_by_room_rt60"].items())]
     lines += ["", cv["protocol"], "", "Regenerate: `ser-train cv` (see README)."]
     return "\n".join(lines) + "\n"
 

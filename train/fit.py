@@ -13,6 +13,7 @@ from torch import nn
 from emovox.train.calibration import softmax
 from emovox.train.model import CNNLSTM, FrontendSpec, LogMel, mel_power
 from emovox.train.phone_line import random_phone_line
+from emovox.train.room_reverb import random_room
 
 BABBLE_TALKERS = 4
 """Windows summed into one babble noise, as many talkers as the robustness test's babble."""
@@ -69,6 +70,10 @@ class TrainSettings:
     """Share of training windows sent through an emulated narrowband phone line (band-pass around
     300-3400 Hz, nothing above 4 kHz, mu-law codec noise; ``phone_line.LINE_VARIETY``), after any
     noise, as noise at the caller's end would be (0: off)."""
+    reverb_probability: float = 0.0
+    """Share of training windows recorded, as emulated, in a reverberant room (RT60 and
+    direct-to-reverberant ratio drawn from ``room_reverb.ROOM_VARIETY``), before any noise, as a
+    room's noise is not its talker's echo (0: off)."""
     gender_balance: bool = False
     """Within each class, the windows of women and of men carry equal total weight (speakers of
     unknown sex keep theirs; each class's total is kept), applied after the class balance: no class
@@ -247,11 +252,13 @@ def teacher_probabilities(teachers: list[nn.Module], logmel: np.ndarray, tempera
 
 def augmented_batch(windows: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
                     white: torch.Tensor | None, frontend: FrontendSpec) -> torch.Tensor:
-    """One batch of training windows as the network sees it: warped, noisy, phone-lined, masked,
+    """One batch of training windows as the network sees it: warped, reverberant, noisy, phone-lined, masked,
     as ``settings`` asks. Each step that is off draws nothing, so the v1 recipe trains as before."""
     batch = windows.float()
     if settings.pitch_shift_semitones or settings.tempo_change or settings.speed_change:
         batch = random_warp(batch, settings, generator, frontend)
+    if settings.reverb_probability:
+        batch = random_room(batch, settings.reverb_probability, generator, frontend)
     if white is not None:
         batch = mix_noise(batch, settings, generator, white, frontend.log_floor)
     if settings.phone_probability:

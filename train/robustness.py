@@ -3,7 +3,8 @@
 The noise is added to the whole recording and the noisy recording goes through the runtime's
 own segmentation and windowing, as it would live: at low SNR the VAD hears the noise too.
 The SNR is measured against the speech power inside the clean recording's speech span.
-A telephone line is the other condition a call centre meets: narrowband, companded audio.
+A telephone line is the other condition a call centre meets: narrowband, companded audio; a
+reverberant room the one a desk or laptop microphone meets.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.fit import BABBLE_TALKERS, per_utterance
 from emovox.train.metrics import evaluate
 from emovox.train.phone_line import telephone_band
+from emovox.train.room_reverb import BENCHMARK_DISTANCE_M, BENCHMARK_ROOM_M3, BENCHMARK_RT60_S, \
+    direct_to_reverberant_db, reverberate
 
 SNRS_DB = (20, 10, 5, 0)
 
@@ -55,6 +58,19 @@ def int8_ua(model_path: Path, recordings: list[np.ndarray], truth: np.ndarray, r
 def ua_on_telephone_band(model_path: Path, clean: list[np.ndarray], truth: np.ndarray, recipe) -> float:
     """UA of one fold's int8 model on its test actors' recordings (``clean``) sent through a phone line."""
     return int8_ua(model_path, [telephone_band(audio) for audio in clean], truth, recipe)
+
+
+def ua_in_rooms(model_path: Path, clean: list[np.ndarray], truth: np.ndarray, recipe, seed: int) -> dict[str, float]:
+    """{"0.3"|"0.6"|"0.9": UA} for one fold's int8 model on its test actors' recordings (``clean``)
+    recorded in the benchmark's rooms of that RT60 (s): each recording convolved with its own drawn
+    impulse response, then segmented and windowed as the runtime would."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for rt60 in BENCHMARK_RT60_S:
+        drr = direct_to_reverberant_db(rt60, BENCHMARK_ROOM_M3, BENCHMARK_DISTANCE_M)
+        rooms = [reverberate(audio, rt60, drr, recipe.frontend.sample_rate, rng) for audio in clean]
+        out[str(rt60)] = int8_ua(model_path, rooms, truth, recipe)
+    return out
 
 
 def ua_against_snr(model_path: Path, clean: list[np.ndarray], truth: np.ndarray, talker_items: list[Utterance],

@@ -22,13 +22,15 @@ import torch
 from emovox.train import folds as emobox
 from emovox.train.calibration import utterance_probs
 from emovox.train.corpora import LABELS, load_corpora, read_audio
-from emovox.train.crossval import EVALUATION_VERSION, group_ua
+from emovox.train.crossval import group_ua
 from emovox.train.fit import backbone_logits, new_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import LogMel
 from emovox.train.recipe import TEACHERS, Recipe, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
+MEMBERS_EVALUATION_VERSION = 3
+"""The evaluation code version the members' folds were scored with (``crossval.EVALUATION_VERSION`` then)."""
 MEMBERS = {  # experiment: (its recipe in recipe.TEACHERS, fold -> checkpoint key). Fold models trained
     # before a later edit of the training code's bytes changed their keys: #23 and #24 found by each
     # cached evaluation's test UA, phone-line UA and date; #10 as retrained for #27 (session 14)
@@ -47,7 +49,7 @@ MEMBERS = {  # experiment: (its recipe in recipe.TEACHERS, fold -> checkpoint ke
 def load_member(name: str, fold: int, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
     """A member's fold model, and the evaluation `ser-train cv` cached for it."""
     preset, keys = MEMBERS[name]
-    cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{EVALUATION_VERSION}-{keys[fold]}.json").read_text())
+    cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{MEMBERS_EVALUATION_VERSION}-{keys[fold]}.json").read_text())
     backbone = new_backbone(len(LABELS), TEACHERS[preset], recipe.frontend)
     backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{keys[fold]}.pt"))
     return backbone.eval(), cached
