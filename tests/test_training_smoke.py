@@ -146,3 +146,16 @@ def test_checkpoints_are_keyed_by_what_is_learned_not_by_thread_count() -> None:
     assert checkpoint_key(Recipe(train=replace(recipe.train, noise_probability=0.3)), items, [0, 1]) != key
     assert checkpoint_key(Recipe(train=replace(recipe.train, phone_probability=0.3)), items, [0, 1]) != key
     assert checkpoint_key(recipe, items, [0, 2]) != key
+
+
+def test_only_a_recipe_that_trains_in_rooms_is_keyed_by_the_room_code() -> None:
+    """Editing the room emulation retrains the room recipes, and leaves every other checkpoint's key."""
+    from dataclasses import replace
+
+    from emovox.train.recipe import ROOM_CODE, Recipe, training_code
+
+    assert ROOM_CODE not in training_code(Recipe())
+    assert ROOM_CODE in training_code(Recipe(train=replace(Recipe().train, reverb_probability=0.3)))
+    with_room_teacher = Recipe(train=replace(Recipe().train, distill_weight=0.5),
+                               teachers=(replace(Recipe().train, reverb_probability=0.3),))
+    assert ROOM_CODE in training_code(with_room_teacher)

@@ -91,6 +91,15 @@ def load_corpus(items: list[Utterance], recipe: Recipe, cache_dir: Path, log: Lo
 
 TRAINING_CODE = ("fit.py", "model.py", "phone_line.py")
 """The modules that turn cached features into weights: part of every checkpoint's identity."""
+ROOM_CODE = "room_reverb.py"
+"""Part of the identity of a checkpoint whose recipe (or a teacher's) trains in emulated rooms only,
+so that the keys of every recipe trained before rooms existed stay as they were."""
+
+
+def training_code(recipe: Recipe) -> tuple[str, ...]:
+    """The modules whose bytes a checkpoint of ``recipe`` depends on."""
+    rooms = any(train.reverb_probability for train in (recipe.train, *recipe.teachers))
+    return TRAINING_CODE + ((ROOM_CODE,) if rooms else ())
 
 
 def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
@@ -103,7 +112,7 @@ def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) 
     for train in (settings["train"], *settings["teachers"]):
         del train["threads"]
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
-    for name in TRAINING_CODE:
+    for name in training_code(recipe):
         digest.update((Path(__file__).parent / name).read_bytes())
     for i in selected:
         digest.update(str(items[i].path).encode())
