@@ -1,4 +1,4 @@
-"""Experiments #26-#27: fold models of several recipes averaged (per-file probabilities, each model
+"""Experiments #26, #27 and #35: fold models of several recipes averaged (per-file probabilities, each model
 at its own fitted temperature, equal weights), scored like `ser-train cv` scores one model.
 
 Ad hoc: it reads the fold checkpoints and evaluations that `ser-train cv` cached under
@@ -6,6 +6,7 @@ Ad hoc: it reads the fold checkpoints and evaluations that `ser-train cv` cached
 
     .venv/bin/python benchmarks/results/experiments/average_folds.py 23,24 benchmarks/results/experiments/average-23-24
     .venv/bin/python benchmarks/results/experiments/average_folds.py 10,23,24 benchmarks/results/experiments/average-10-23-24
+    .venv/bin/python benchmarks/results/experiments/average_folds.py 10s1,24s1 benchmarks/results/experiments/average-10-24-seed1
 
 A third argument limits the folds (e.g. 1,2), for a run whose other folds are not trained yet.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +23,12 @@ import torch
 
 from emovox.train import folds as emobox
 from emovox.train.calibration import utterance_probs
-from emovox.train.corpora import LABELS, load_corpora, read_audio
-from emovox.train.crossval import group_ua
+from emovox.train.corpora import LABELS, Utterance, load_corpora, read_audio
+from emovox.train.crossval import EVALUATION_VERSION, group_ua
 from emovox.train.fit import backbone_logits, new_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import LogMel
-from emovox.train.recipe import TEACHERS, Recipe, load_corpus, recording_windows
+from emovox.train.recipe import TEACHERS, Recipe, checkpoint_key, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
 MEMBERS_EVALUATION_VERSION = 3
@@ -46,12 +48,32 @@ MEMBERS = {  # experiment: (its recipe in recipe.TEACHERS, fold -> checkpoint ke
 }
 
 
-def load_member(name: str, fold: int, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
+FRESH = {"10s1": ("default", 1), "24s1": ("window-mean", 1)}
+"""Experiment #35's members: (recipe in recipe.TEACHERS, seed), trained by the current training code,
+so found by the key `ser-train cv --seed 1 [--window-mean]` gives them."""
+
+
+def member_preset(name: str) -> str:
+    return (MEMBERS[name] if name in MEMBERS else FRESH[name])[0]
+
+
+def member_key(name: str, fold: int, items: list[Utterance] | None) -> tuple[str, int]:
+    """(checkpoint key, evaluation version) of a member's fold model; ``items`` for a FRESH one."""
+    if name in MEMBERS:
+        return MEMBERS[name][1][fold], MEMBERS_EVALUATION_VERSION
+    preset, seed = FRESH[name]
+    recipe = Recipe(train=replace(TEACHERS[preset], seed=seed))
+    train_idx, _, _ = emobox.split_with_validation(items, fold)
+    return checkpoint_key(recipe, items, recipe.trainable(items, train_idx)), EVALUATION_VERSION
+
+
+def load_member(name: str, fold: int, recipe: Recipe,
+                items: list[Utterance] | None = None) -> tuple[torch.nn.Module, dict]:
     """A member's fold model, and the evaluation `ser-train cv` cached for it."""
-    preset, keys = MEMBERS[name]
-    cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{MEMBERS_EVALUATION_VERSION}-{keys[fold]}.json").read_text())
-    backbone = new_backbone(len(LABELS), TEACHERS[preset], recipe.frontend)
-    backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{keys[fold]}.pt"))
+    key, version = member_key(name, fold, items)
+    cached = json.loads((CACHE / "evaluations" / f"fold{fold}-v{version}-{key}.json").read_text())
+    backbone = new_backbone(len(LABELS), TEACHERS[member_preset(name)], recipe.frontend)
+    backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{key}.pt"))
     return backbone.eval(), cached
 
 
@@ -79,7 +101,7 @@ def main(names: list[str], out: Path, fold_numbers: list[int]) -> None:
         row: dict = {"fold": fold}
         probs = {}
         for name in names:
-            backbone, cached = load_member(name, fold, recipe)
+            backbone, cached = load_member(name, fold, recipe, corpus.items)
             t = cached["temperature"]
             probs[name] = (utterance_probs(backbone_logits(backbone, test_logmel), owner, len(test_items), t),
                            utterance_probs(backbone_logits(backbone, val_logmel), val_owner, len(val_idx), t))

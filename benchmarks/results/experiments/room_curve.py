@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from average_folds import CACHE, MEMBERS, load_member
+from average_folds import CACHE, load_member, member_preset
 from emovox.train import folds as emobox
 from emovox.train.corpora import LABELS, load_corpora, read_audio
 from emovox.train.recipe import TEACHERS, Recipe, calibration_items, export_model, full_model, load_corpus
@@ -39,8 +39,8 @@ def main(names: list[str], out: Path) -> None:
         clean = [read_audio(u.path) for u in test_items]
         row: dict = {"fold": fold}
         for name in names:
-            backbone, cached = load_member(name, fold, recipe)
-            own = replace(recipe, train=TEACHERS[MEMBERS[name][0]])  # #24's graph subtracts the window mean
+            backbone, cached = load_member(name, fold, recipe, corpus.items)
+            own = replace(recipe, train=TEACHERS[member_preset(name)])  # #24's graph subtracts the window mean
             with tempfile.TemporaryDirectory() as work:
                 _, int8 = export_model(full_model(backbone, own, cached["temperature"]), Path(work), "model",
                                        calibration_items([corpus.items[i] for i in train_idx],
