@@ -37,6 +37,8 @@ def room_impulse_response(rt60_s: float, drr_db: float, rate: int, rng: np.rando
     """A unit direct path followed by an exponentially decaying Gaussian tail, ``rt60_s`` long,
     carrying 10^(-drr_db / 10) of the direct path's energy."""
     n = np.arange(1, int(rt60_s * rate))
+    if not len(n):
+        raise ValueError(f"an RT60 of {rt60_s} s leaves no tail at {rate} Hz")
     tail = rng.standard_normal(len(n)) * np.exp(-DECAY_PER_RT60 / 2 * n / (rt60_s * rate))
     tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail ** 2))
     return np.concatenate([[1.0], tail])

@@ -1,4 +1,4 @@
-"""Experiment #33's comparison: int8 UA in the benchmark's reverberant rooms for fold models trained
+"""Experiments #33-#34's comparison: int8 UA in the benchmark's reverberant rooms for fold models trained
 before the room condition existed (evaluation version 4), scored as `ser-train cv` now scores it.
 
 Each fold model is exported and quantized as `ser-train cv` exports it (same calibration files), its
