@@ -119,7 +119,8 @@ def main(names: list[str], out: Path, fold_numbers: list[int]) -> None:
     for key in [*names, *("+".join(g) for g in groups)]:
         summary[key] = {m: round(float(np.mean([f[key][m] for f in folds])), 4)
                         for m in ("ua", "wa", "macro_f1", "validation_ua")}
-        summary[key]["ua_std"] = round(float(np.std([f[key]["ua"] for f in folds], ddof=1)), 4)
+        summary[key]["ua_std"] = (round(float(np.std([f[key]["ua"] for f in folds], ddof=1)), 4)
+                                  if len(folds) > 1 else 0.0)  # one fold has no spread
     for key in ("+".join(g) for g in groups):
         summary[key]["ua_by_gender"] = {g: round(float(np.mean([f[key]["ua_by_gender"][g] for f in folds
                                                                  if g in f[key]["ua_by_gender"]])), 4)
