@@ -6,16 +6,37 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+if TYPE_CHECKING:
+    import torch
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RAVDESS = DATA / "ravdess"
+
+
+def drawn_share_checked(augment: Callable[[torch.Tensor, float, torch.Generator], torch.Tensor],
+                        n_mels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check a log-mel augmentation's draw, ``augment(windows, share, generator)``: at share 0 nothing
+    changes, at 0.5 about half of 400 windows do, and the same seed gives the same windows.
+    Returns (the windows, their share-0.5 result) for the augmentation's own checks."""
+    import torch  # here, not at the top: torch is the [train] extra, and only its tests call this
+
+    windows = torch.log(torch.rand(400, n_mels, 20, generator=torch.Generator().manual_seed(0)) + 1e-3)
+    assert torch.equal(augment(windows, 0.0, torch.Generator().manual_seed(1)), windows)
+    half = augment(windows, 0.5, torch.Generator().manual_seed(1))
+    changed = (half != windows).flatten(1).any(1).float().mean()
+    assert 0.4 < float(changed) < 0.6
+    assert torch.equal(half, augment(windows, 0.5, torch.Generator().manual_seed(1)))  # seeded: same draws
+    return windows, half
 
 
 REQUIRE_TOOLS = os.environ.get("EMOVOX_REQUIRE_AUDIO") == "1"  # set by .ci/run: there a skip is a failure

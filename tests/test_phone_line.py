@@ -16,7 +16,7 @@ from emovox.train.phone_line import (BUTTERWORTH_ORDER, MU_LAW_SNR_DB, TELEPHONE
                                      TELEPHONE_RATE, band_pass_power_gain, phone_line_logmel,
                                      random_phone_line, telephone_band)
 
-from .conftest import ravdess  # noqa: E402
+from .conftest import drawn_share_checked, ravdess  # noqa: E402
 
 FRONTEND = FrontendSpec()
 FILES = ("03-01-05-02-01-01-01", "03-01-04-02-02-01-02", "03-01-03-01-01-02-05", "03-01-06-02-02-01-08")
@@ -75,13 +75,7 @@ def test_nothing_above_4_khz_survives_and_the_codec_noise_follows_the_frame() ->
 
 
 def test_only_the_drawn_share_of_windows_goes_through_a_line() -> None:
-    windows = torch.log(torch.rand(400, FRONTEND.n_mels, 20, generator=torch.Generator().manual_seed(0)) + 1e-3)
-    assert torch.equal(random_phone_line(windows, 0.0, torch.Generator().manual_seed(1), FRONTEND), windows)
-    half = random_phone_line(windows, 0.5, torch.Generator().manual_seed(1), FRONTEND)
-    changed = (half != windows).flatten(1).any(1).float().mean()
-    assert 0.4 < float(changed) < 0.6
-    again = random_phone_line(windows, 0.5, torch.Generator().manual_seed(1), FRONTEND)
-    assert torch.equal(half, again)  # seeded: the same draws, the same lines
+    windows, _ = drawn_share_checked(lambda w, share, g: random_phone_line(w, share, g, FRONTEND), FRONTEND.n_mels)
     every = random_phone_line(windows, 1.0, torch.Generator().manual_seed(2), FRONTEND)
     top_band = (every[:, -1].exp() - FRONTEND.log_floor).clamp(min=0)  # 7.5-8 kHz
     assert float(top_band.max()) < 1e-9

@@ -14,7 +14,7 @@ from emovox.train.room_reverb import (BENCHMARK_RT60_S, DECAY_PER_RT60, direct_t
                                       frame_lag_weights, random_room, reverberant_logmel, reverberate,
                                       room_impulse_response)
 
-from .conftest import ravdess  # noqa: E402
+from .conftest import drawn_share_checked, ravdess  # noqa: E402
 
 FRONTEND = FrontendSpec()
 FILES = ("03-01-05-02-01-01-01", "03-01-04-02-02-01-02", "03-01-03-01-01-02-05", "03-01-06-02-02-01-08")
@@ -68,10 +68,5 @@ def test_the_emulation_is_close_to_the_convolved_waveform_on_speech() -> None:
 
 
 def test_only_the_drawn_share_of_windows_is_put_in_a_room() -> None:
-    windows = torch.log(torch.rand(400, FRONTEND.n_mels, 20, generator=torch.Generator().manual_seed(0)) + 1e-3)
-    assert torch.equal(random_room(windows, 0.0, torch.Generator().manual_seed(1), FRONTEND), windows)
-    half = random_room(windows, 0.5, torch.Generator().manual_seed(1), FRONTEND)
-    changed = (half != windows).flatten(1).any(1).float().mean()
-    assert 0.4 < float(changed) < 0.6
-    assert torch.equal(half, random_room(windows, 0.5, torch.Generator().manual_seed(1), FRONTEND))
+    windows, half = drawn_share_checked(lambda w, share, g: random_room(w, share, g, FRONTEND), FRONTEND.n_mels)
     assert bool((half >= windows - 1e-5).all())  # a room only adds energy

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from emovox.train.crossval import EVALUATION_VERSION, group_ua
 from emovox.train.fit import backbone_logits, new_backbone
 from emovox.train.metrics import evaluate
 from emovox.train.model import LogMel
-from emovox.train.recipe import TEACHERS, Recipe, checkpoint_key, load_corpus, recording_windows
+from emovox.train.recipe import TEACHERS, Corpus, Recipe, checkpoint_key, load_corpus, recording_windows
 
 CACHE = Path(".cache/features")
 MEMBERS_EVALUATION_VERSION = 3
@@ -77,6 +77,32 @@ def load_member(name: str, fold: int, recipe: Recipe,
     return backbone.eval(), cached
 
 
+@dataclass
+class FoldData:
+    """What scoring a fold's models needs: the validation actors' cached windows, and the test actors'
+    recordings cut and featurized as `ser-train cv` scores them."""
+
+    val_idx: list[int]
+    val_logmel: np.ndarray
+    val_owner: np.ndarray
+    val_truth: np.ndarray
+    test_items: list[Utterance]
+    truth: np.ndarray
+    test_logmel: np.ndarray
+    owner: np.ndarray
+
+    @classmethod
+    def of(cls, corpus: Corpus, fold: int, recipe: Recipe) -> FoldData:
+        _, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
+        val_logmel, _, val_owner = corpus.windows_of(val_idx)
+        test_items = [corpus.items[i] for i in test_idx]
+        windows, owner = recording_windows([read_audio(u.path) for u in test_items], recipe)
+        with torch.no_grad():
+            test_logmel = LogMel(recipe.frontend)(torch.from_numpy(windows)).numpy()
+        return cls(val_idx, val_logmel, val_owner, np.array([corpus.items[i].label_index for i in val_idx]),
+                   test_items, np.array([u.label_index for u in test_items]), test_logmel, owner)
+
+
 def scores(truth: np.ndarray, probs: np.ndarray, val_truth: np.ndarray, val_probs: np.ndarray) -> dict:
     test = evaluate(truth, probs.argmax(1), LABELS)
     return {"ua": test["ua"], "wa": test["wa"], "macro_f1": test["macro_f1"],
@@ -90,14 +116,9 @@ def main(names: list[str], out: Path, fold_numbers: list[int]) -> None:
     groups = [combo for size in range(2, len(names) + 1) for combo in itertools.combinations(names, size)]
     folds = []
     for fold in fold_numbers:
-        _, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
-        val_logmel, _, val_owner = corpus.windows_of(val_idx)
-        val_truth = np.array([corpus.items[i].label_index for i in val_idx])
-        test_items = [corpus.items[i] for i in test_idx]
-        truth = np.array([u.label_index for u in test_items])
-        windows, owner = recording_windows([read_audio(u.path) for u in test_items], recipe)
-        with torch.no_grad():
-            test_logmel = LogMel(recipe.frontend)(torch.from_numpy(windows)).numpy()
+        f = FoldData.of(corpus, fold, recipe)
+        val_logmel, val_owner, val_truth, val_idx = f.val_logmel, f.val_owner, f.val_truth, f.val_idx
+        test_items, truth, test_logmel, owner = f.test_items, f.truth, f.test_logmel, f.owner
         row: dict = {"fold": fold}
         probs = {}
         for name in names:

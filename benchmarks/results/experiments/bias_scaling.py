@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from average_folds import CACHE, MEMBERS, load_member
+from average_folds import CACHE, MEMBERS, FoldData, load_member
 from emovox.train import folds as emobox
-from emovox.train.calibration import expected_calibration_error, softmax
-from emovox.train.corpora import LABELS, load_corpora, read_audio
+from emovox.train.calibration import expected_calibration_error, softmax, utterance_probs
+from emovox.train.corpora import LABELS, load_corpora
 from emovox.train.fit import backbone_logits
 from emovox.train.metrics import evaluate
-from emovox.train.model import LogMel
-from emovox.train.recipe import Recipe, load_corpus, recording_windows
+from emovox.train.recipe import Recipe, load_corpus
 
 L2_PENALTY = 1e-3
 BOUND = 4.0
@@ -76,26 +75,20 @@ def main(out: Path) -> None:
     names = list(MEMBERS)
     folds = []
     for fold in emobox.EMOBOX_TEST_ACTORS:
-        _, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
-        val_logmel, _, val_owner = corpus.windows_of(val_idx)
-        val_truth = np.array([corpus.items[i].label_index for i in val_idx])
-        test_items = [corpus.items[i] for i in test_idx]
-        truth = np.array([u.label_index for u in test_items])
-        windows, owner = recording_windows([read_audio(u.path) for u in test_items], recipe)
-        with torch.no_grad():
-            test_logmel = LogMel(recipe.frontend)(torch.from_numpy(windows)).numpy()
+        f = FoldData.of(corpus, fold, recipe)
+        val_owner, val_truth, owner, truth, n_test = f.val_owner, f.val_truth, f.owner, f.truth, len(f.test_items)
         row: dict = {"fold": fold}
         plain, biased = [], []
         for name in names:
             backbone, cached = load_member(name, fold, recipe)
             t = cached["temperature"]
-            val_logits, test_logits = backbone_logits(backbone, val_logmel), backbone_logits(backbone, test_logmel)
-            zero = np.zeros(len(LABELS))
+            val_logits = backbone_logits(backbone, f.val_logmel)
+            test_logits = backbone_logits(backbone, f.test_logmel)
             bias = fit_bias(val_logits, val_owner, val_truth, t)
-            before = utterance_probs_with_bias(test_logits, owner, len(test_items), t, zero)
-            after = utterance_probs_with_bias(test_logits, owner, len(test_items), t, bias)
-            val_before = utterance_probs_with_bias(val_logits, val_owner, len(val_idx), t, zero)
-            val_after = utterance_probs_with_bias(val_logits, val_owner, len(val_idx), t, bias)
+            before = utterance_probs(test_logits, owner, n_test, t)  # as `ser-train cv` scores it
+            after = utterance_probs_with_bias(test_logits, owner, n_test, t, bias)
+            val_before = utterance_probs(val_logits, val_owner, len(val_truth), t)
+            val_after = utterance_probs_with_bias(val_logits, val_owner, len(val_truth), t, bias)
             row[name] = {"temperature": t, "bias": [round(float(b), 3) for b in bias],
                          "temperature_only": {**scores(truth, before),
                                               "validation_ua": round(evaluate(val_truth, val_before.argmax(1),
