@@ -1,4 +1,4 @@
-"""Experiments #26, #27 and #35: fold models of several recipes averaged (per-file probabilities, each model
+"""Experiments #26, #27, #35 and #37: fold models of several recipes averaged (per-file probabilities, each model
 at its own fitted temperature, equal weights), scored like `ser-train cv` scores one model.
 
 Ad hoc: it reads the fold checkpoints and evaluations that `ser-train cv` cached under
@@ -7,6 +7,7 @@ Ad hoc: it reads the fold checkpoints and evaluations that `ser-train cv` cached
     .venv/bin/python benchmarks/results/experiments/average_folds.py 23,24 benchmarks/results/experiments/average-23-24
     .venv/bin/python benchmarks/results/experiments/average_folds.py 10,23,24 benchmarks/results/experiments/average-10-23-24
     .venv/bin/python benchmarks/results/experiments/average_folds.py 10s1,24s1 benchmarks/results/experiments/average-10-24-seed1
+    .venv/bin/python benchmarks/results/experiments/average_folds.py 10s2,24s2 benchmarks/results/experiments/average-10-24-seed2
 
 A third argument limits the folds (e.g. 1,2), for a run whose other folds are not trained yet.
 """
@@ -48,9 +49,9 @@ MEMBERS = {  # experiment: (its recipe in recipe.TEACHERS, fold -> checkpoint ke
 }
 
 
-FRESH = {"10s1": ("default", 1), "24s1": ("window-mean", 1)}
-"""Experiment #35's members: (recipe in recipe.TEACHERS, seed), trained by the current training code,
-so found by the key `ser-train cv --seed 1 [--window-mean]` gives them."""
+FRESH = {"10s1": ("default", 1), "24s1": ("window-mean", 1), "10s2": ("default", 2), "24s2": ("window-mean", 2)}
+"""Experiments #35's and #37's members: (recipe in recipe.TEACHERS, seed), trained by the current training
+code, so found by the key `ser-train cv --seed N [--window-mean]` gives them."""
 
 
 def member_preset(name: str) -> str:
