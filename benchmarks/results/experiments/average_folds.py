@@ -104,6 +104,11 @@ class FoldData:
                    test_items, np.array([u.label_index for u in test_items]), test_logmel, owner)
 
 
+def fold_means(rows: list[dict], metrics) -> dict[str, float]:
+    """Each metric's mean over the per-fold result rows, rounded as the results files are written."""
+    return {m: round(float(np.mean([row[m] for row in rows])), 4) for m in metrics}
+
+
 def scores(truth: np.ndarray, probs: np.ndarray, val_truth: np.ndarray, val_probs: np.ndarray) -> dict:
     test = evaluate(truth, probs.argmax(1), LABELS)
     return {"ua": test["ua"], "wa": test["wa"], "macro_f1": test["macro_f1"],
@@ -139,8 +144,7 @@ def main(names: list[str], out: Path, fold_numbers: list[int]) -> None:
         folds.append(row)
     summary = {}
     for key in [*names, *("+".join(g) for g in groups)]:
-        summary[key] = {m: round(float(np.mean([f[key][m] for f in folds])), 4)
-                        for m in ("ua", "wa", "macro_f1", "validation_ua")}
+        summary[key] = fold_means([f[key] for f in folds], ("ua", "wa", "macro_f1", "validation_ua"))
         summary[key]["ua_std"] = (round(float(np.std([f[key]["ua"] for f in folds], ddof=1)), 4)
                                   if len(folds) > 1 else 0.0)  # one fold has no spread
     for key in ("+".join(g) for g in groups):

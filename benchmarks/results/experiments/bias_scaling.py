@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from average_folds import CACHE, MEMBERS, FoldData, load_member
+from average_folds import CACHE, MEMBERS, FoldData, fold_means, load_member
 from emovox.train import folds as emobox
 from emovox.train.calibration import expected_calibration_error, softmax, utterance_probs
 from emovox.train.corpora import LABELS, load_corpora
@@ -110,8 +110,8 @@ def main(out: Path) -> None:
         summary[key] = {}
         for variant in ("temperature_only", "with_bias"):
             ua = [f[key][variant]["ua"] for f in folds]
-            summary[key][variant] = {m: round(float(np.mean([f[key][variant][m] for f in folds])), 4)
-                                     for m in folds[0][key][variant] if m != "per_class_recall"}
+            summary[key][variant] = fold_means([f[key][variant] for f in folds],
+                                               [m for m in folds[0][key][variant] if m != "per_class_recall"])
             summary[key][variant]["ua_std"] = round(float(np.std(ua, ddof=1)), 4)
         summary[key]["ua_gain_per_fold"] = [round(f[key]["with_bias"]["ua"] - f[key]["temperature_only"]["ua"], 4)
                                             for f in folds]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from average_folds import CACHE, MEMBERS, FoldData, load_member
+from average_folds import CACHE, MEMBERS, FoldData, fold_means, load_member
 from emovox.train import folds as emobox
 from emovox.train.calibration import expected_calibration_error, negative_log_likelihood, utterance_probs
 from emovox.train.corpora import LABELS, load_corpora
@@ -61,10 +61,11 @@ def main(out: Path) -> None:
     recipe = Recipe()
     corpus = load_corpus(load_corpora(Path("../shared/data")), recipe, CACHE, print)
     names = list(MEMBERS)
-    folds, pooled = [], {name: {"raw": [], "tempered": [], "truth": []} for name in names}
+    folds, truths, pooled = [], [], {name: {"raw": [], "tempered": []} for name in names}
     for fold in emobox.EMOBOX_TEST_ACTORS:
         f = FoldData.of(corpus, fold, recipe)
         row: dict = {"fold": fold}
+        truths.append(f.truth)
         for name in names:
             backbone, cached = load_member(name, fold, recipe)
             t = cached["temperature"]
@@ -77,18 +78,17 @@ def main(out: Path) -> None:
             assert abs(expected_calibration_error(tempered, f.truth) - cached["ece_after"]) < 5e-3, (name, fold)
             row[name] = {"temperature": t, "raw": calibration_scores(raw, f.truth, fold),
                          "tempered": calibration_scores(tempered, f.truth, fold)}
-            for key, probs in (("raw", raw), ("tempered", tempered), ("truth", f.truth)):
-                pooled[name][key].append(probs)
+            pooled[name]["raw"].append(raw)
+            pooled[name]["tempered"].append(tempered)
         print(json.dumps(row), flush=True)
         folds.append(row)
-    summary = {}
+    summary, truth = {}, np.concatenate(truths)
     for name in names:
-        truth = np.concatenate(pooled[name]["truth"])
         summary[name] = {
             "pooled": {variant: calibration_scores(np.concatenate(pooled[name][variant]), truth, 0)
                        for variant in ("raw", "tempered")},
-            "fold_mean": {variant: {m: round(float(np.mean([f[name][variant][m] for f in folds])), 4)
-                                    for m in folds[0][name][variant]} for variant in ("raw", "tempered")},
+            "fold_mean": {variant: fold_means([f[name][variant] for f in folds], folds[0][name][variant])
+                          for variant in ("raw", "tempered")},
             "nll_lower_with_t_on_folds": sum(f[name]["tempered"]["nll"] < f[name]["raw"]["nll"] for f in folds)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration_check.json").write_text(json.dumps({"members": names, "floor_draws": FLOOR_DRAWS,
