@@ -61,10 +61,10 @@ def torch_runner(weights: Path, meta: dict, threads: int) -> Callable[[np.ndarra
     """The PyTorch model that ``weights`` and the shipped file's metadata ``meta`` describe."""
     import torch
 
-    from emovox.train.model import model_from_metadata
+    from emovox.train.ensemble import shipped_model
 
     torch.set_num_threads(threads)
-    model = model_from_metadata(meta)
+    model = shipped_model(meta)
     model.backbone.load_state_dict(torch.load(weights))
     model.eval()
 

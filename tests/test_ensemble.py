@@ -2,6 +2,7 @@
 and quantization treats each member as it treats a single model."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,11 @@ torch = pytest.importorskip("torch", reason="export needs the [train] extra")
 onnx = pytest.importorskip("onnx", reason="export needs the [train] extra")
 ort = pytest.importorskip("onnxruntime")
 
-from emovox.train.ensemble import EnsembleBackbone, ensemble_model  # noqa: E402
+from emovox.train.cli import main as ser_train  # noqa: E402
+from emovox.train.ensemble import EnsembleBackbone, ensemble_model, shipped_model  # noqa: E402
 from emovox.train.export import export_fp32, quantize_int8  # noqa: E402
 from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec  # noqa: E402
+from tests.conftest import DATA, Recording, read_events, run_ser_live  # noqa: E402
 
 WINDOW = 40000
 SPEC = FrontendSpec()
@@ -55,6 +58,16 @@ def test_the_output_is_the_members_mean_tempered_probability() -> None:
     assert torch.allclose(probs.sum(dim=-1), torch.ones(4), atol=1e-6)
 
 
+def test_the_ensembles_own_temperature_recalibrates_the_mean() -> None:
+    members = _members()
+    windows = torch.from_numpy(_voiced_windows(4))
+    with torch.no_grad():
+        mean = ensemble_model(SPEC, members, TEMPERATURES)(windows)
+        sharpened = ensemble_model(SPEC, members, TEMPERATURES, temperature=0.5)(windows)
+    assert torch.allclose(sharpened, torch.softmax(torch.log(mean) / 0.5, dim=-1), atol=1e-6)
+    assert torch.equal(sharpened.argmax(-1), mean.argmax(-1))  # one window's ranking is unchanged
+
+
 def test_one_member_at_temperature_one_is_the_single_model() -> None:
     member = _members()[0]
     single = EmotionModel(SPEC, 8).eval()
@@ -94,3 +107,42 @@ def test_the_int8_file_keeps_each_members_first_convolution_float(tmp_path: Path
     assert len(later) == 4 and set(later.values()) == {"DequantizeLinear"}
     probs = _run(int8, windows)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_ship_an_ensemble_end_to_end(tmp_path: Path, three_utterances: Recording) -> None:
+    out, results, cache = tmp_path / "model", tmp_path / "results", tmp_path / "cache"
+    status = ser_train(["ship", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "2",
+                        "--folds", "1,2", "--epochs", "1", "--out", str(out), "--results", str(results),
+                        "--cache", str(cache), "--name", "pair", "--ensemble", "window-mean,default"])
+    assert status == 0
+    cv = json.loads((results / "ravdess_cv.json").read_text())
+    assert all(len(f["member_temperatures"]) == 2 and f["temperature"] > 0 for f in cv["folds"])
+    assert len(cv["member_temperatures_mean"]) == 2
+    metadata = json.loads((out / "pair.int8.json").read_text())
+    assert "train" not in metadata and metadata["temperature"] == cv["temperature_mean"]  # the ensemble's own
+    members = metadata["members"]  # sorted: the same pair in any order is one model
+    assert [m["train"]["window_mean"] for m in members] == [False, True]
+    assert [m["temperature"] for m in members] == cv["member_temperatures_mean"]
+    assert metadata["sizes_bytes"]["int8"] < 1_000_000 and metadata["shipped_parity"]["same_top1"] >= 0.75
+    model = shipped_model(metadata)  # the saved weights load into the graph the metadata describes
+    model.backbone.load_state_dict(torch.load(out / "pair.pt"))
+    windows = _voiced_windows(3)
+    with torch.no_grad():
+        np.testing.assert_allclose(_run(out / "pair.fp32.onnx", windows), model(torch.from_numpy(windows)).numpy(),
+                                   atol=1e-5)
+    events_file = tmp_path / "events.jsonl"
+    result = run_ser_live("--file", str(three_utterances.path), "--fast", "--no-dashboard",
+                          "--model", str(out / "pair.int8.onnx"), "--json", str(events_file))
+    assert result.returncode == 0, result.stderr
+    assert sum(e["type"] == "utterance_end" for e in read_events(events_file)) == 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ensemble", "default"], "two or more distinct"),
+    (["--ensemble", "default,default"], "two or more distinct"),
+    (["--ensemble", "default,nope"], "two or more distinct"),
+    (["--ensemble", "default,window-mean", "--noise-probability", "0.3"], "members' own settings"),
+])
+def test_a_bad_ensemble_is_a_usage_error(flags: list[str], message: str, capsys) -> None:
+    assert ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "1", *flags]) == 2
+    assert message in capsys.readouterr().err

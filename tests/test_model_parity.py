@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch", reason="parity needs the [train] extra")
 from emovox.realtime.model import BUNDLED_MODELS, bundled_model_path, load_model_info, metadata_path  # noqa: E402
 from emovox.train.corpora import load_ravdess  # noqa: E402
 from emovox.train import folds as emobox  # noqa: E402
-from emovox.train.model import EmotionModel, model_from_metadata  # noqa: E402
+from emovox.train.ensemble import shipped_model  # noqa: E402
+from emovox.train.model import EmotionModel  # noqa: E402
 from emovox.train.recipe import Recipe, parity  # noqa: E402
 from tests.conftest import RAVDESS, REPO  # noqa: E402
 
@@ -18,7 +19,7 @@ from tests.conftest import RAVDESS, REPO  # noqa: E402
 def shipped_pytorch_model(name: str) -> EmotionModel:
     """The PyTorch weights saved beside the ONNX file by `ser-train ship` (kept in the repo, not the wheel)."""
     meta = json.loads(metadata_path(bundled_model_path(name)).read_text())
-    model = model_from_metadata(meta)
+    model = shipped_model(meta)
     model.backbone.load_state_dict(torch.load(REPO / "models" / f"{meta['name']}.pt"))
     model.temperature.fill_(meta.get("temperature", 1.0))  # calibrated inside the exported graph
     return model.eval()

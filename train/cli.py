@@ -103,6 +103,10 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
                          help="with --average-last-epochs, hold the averaged epochs at this share of the peak "
                               "learning rate, the one-cycle schedule running over the epochs before them "
                               "(default: off, the average follows the one-cycle's decay)")
+    command.add_argument("--ensemble", default="",
+                         help=f"comma-separated recipes, two or more of {', '.join(TEACHERS)}, at --seed and "
+                              "--epochs: each is trained and tempered on its own, and the model is their mean "
+                              "probability, in one file (default: none, one network)")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -223,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
                 if teachers and getattr(args, flag):
                     raise ValueError(f"--distill-from and --{flag.replace('_', '-')} cannot be combined "
                                      "(the teachers' targets span every class, unmixed)")
+            ensemble = tuple(sorted(names_in(args.ensemble)))  # the same members, in any order, are one model
+            if args.ensemble.strip() and (len(ensemble) < 2 or any(n not in TEACHERS for n in ensemble)
+                                          or len(set(ensemble)) < len(ensemble)):
+                raise ValueError(f"--ensemble takes two or more distinct names among {', '.join(TEACHERS)}, "
+                                 f"got {args.ensemble!r}")
             left_out = names_in(args.leave_out)
             if any(n not in names for n in left_out) or "ravdess" in left_out:
                 raise ValueError(f"--leave-out takes loaded corpora other than ravdess, got {args.leave_out!r}")
@@ -252,14 +261,23 @@ def main(argv: list[str] | None = None) -> int:
                                   threads=args.threads),
                     frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,
                     teachers=tuple(TEACHERS[n] for n in teachers))
+    recipes = [recipe]
+    if ensemble:
+        plain = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed, threads=args.threads))
+        if recipe != plain:
+            print("ser-train: error: --ensemble takes its members' own settings: combine it only with --seed, "
+                  "--epochs, --threads and --folds", file=sys.stderr)
+            return 2
+        recipes = [Recipe(train=replace(TEACHERS[n], epochs=args.epochs, seed=args.seed, threads=args.threads))
+                   for n in ensemble]
     corpus = load_corpus(items, recipe, args.cache, print)
-    evaluation = cross_validate(corpus, folds, recipe, args.cache, print)
+    evaluation = cross_validate(corpus, folds, recipes, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),
                          "limit_per_speaker": args.limit_per_speaker, "files": len(items),
                          "speakers": len({u.speaker for u in items})}
     write_cv_results(args.results, evaluation)
     if args.command == "ship":
-        ship(corpus, recipe, evaluation, args.out, args.cache, print, commit, args.name)
+        ship(corpus, recipes, evaluation, args.out, args.cache, print, commit, args.name)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from emovox.train import folds as emobox
 from emovox.train.calibration import expected_calibration_error, fit_temperature, utterance_probs
 from emovox.train.corpora import LABELS, Utterance, read_audio
+from emovox.train.ensemble import combined_logits, ensemble_model, model_members
 from emovox.train.fit import backbone_logits, per_utterance
 from emovox.train.metrics import evaluate
 from emovox.train.recipe import (Corpus, Log, Recipe, calibration_items, checkpoint_key, export_model, full_model,
@@ -36,41 +38,57 @@ def group_ua(items: list[Utterance], truth: np.ndarray, pred: np.ndarray, attrib
             for value in sorted(set(values))}
 
 
-def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, work_dir: Path, log: Log) -> dict:
+def evaluation_cache(corpus: Corpus, fold: int, recipes: Sequence[Recipe], train_idx: list[int],
+                     cache_dir: Path) -> Path:
+    """Where a fold's evaluation is cached: named by its members' checkpoint keys."""
+    keys = "+".join(checkpoint_key(recipe, corpus.items, train_idx) for recipe in recipes)
+    return Path(cache_dir) / "evaluations" / f"fold{fold}-v{EVALUATION_VERSION}-{keys}.json"
+
+
+def evaluate_fold(corpus: Corpus, fold: int, recipes: Sequence[Recipe], cache_dir: Path, work_dir: Path,
+                  log: Log) -> dict:
     """Train on the fold's training speakers, calibrate on its validation actors, score its test actors.
 
-    The result is cached beside the checkpoint (same recipe, same data, same evaluation code
+    ``recipes``: one recipe, or an ensemble's members (each trained, then tempered on the validation
+    actors, on its own; the fold's model is their mean probability, ``ensemble.ensemble_model``).
+    The result is cached beside the checkpoints (same recipes, same data, same evaluation code
     version: same numbers), so ``ser-train ship`` after ``ser-train cv`` does not evaluate twice.
     """
+    recipe = recipes[0]  # members share the front end, the windowing and the calibration files
     train_idx, val_idx, test_idx = emobox.split_with_validation(corpus.items, fold)
     train_idx = recipe.trainable(corpus.items, train_idx)
     if not test_idx or not val_idx:
         raise ValueError(f"fold {fold}: its test or validation actors are not in the data")
-    cached = (Path(cache_dir) / "evaluations" /
-              f"fold{fold}-v{EVALUATION_VERSION}-{checkpoint_key(recipe, corpus.items, train_idx)}.json")
+    cached = evaluation_cache(corpus, fold, recipes, train_idx, cache_dir)
     if cached.exists():
         result = json.loads(cached.read_text())
         log(f"fold {fold}: UA {result['ua']:.3f} (evaluated earlier: {cached})")
         return result
     began = time.monotonic()
-    backbone = train_on(corpus, train_idx, recipe, cache_dir, log)
+    members = [train_on(corpus, train_idx, member, cache_dir, log) for member in recipes]
 
     val_logmel, _, val_owner = corpus.windows_of(val_idx)
     val_truth = np.array([corpus.items[i].label_index for i in val_idx])
-    val_logits = backbone_logits(backbone, val_logmel)
-    temperature = fit_temperature(val_logits, val_owner, val_truth)
-    val_ua = evaluate(val_truth, utterance_probs(val_logits, val_owner, len(val_idx), temperature).argmax(1),
-                      LABELS)["ua"]
+    val_logits = [backbone_logits(member, val_logmel) for member in members]
+    temperatures = [fit_temperature(logits, val_owner, val_truth) for logits in val_logits]
+    val_combined = combined_logits(val_logits, temperatures)
+    # an average of calibrated members is under-confident: the ensemble's own temperature, fitted alike
+    temperature = temperatures[0] if len(members) == 1 else fit_temperature(val_combined, val_owner, val_truth)
+    outer = 1.0 if len(members) == 1 else temperature  # one member's temperature is in combined_logits
+    val_probs = utterance_probs(val_combined, val_owner, len(val_idx), outer)
+    val_ua = evaluate(val_truth, val_probs.argmax(1), LABELS)["ua"]
 
     test_items = [corpus.items[i] for i in test_idx]
     truth = np.array([u.label_index for u in test_items])
-    model = full_model(backbone, recipe, temperature)
+    model = (full_model(members[0], recipe, temperature) if len(members) == 1
+             else ensemble_model(recipe.frontend, members, temperatures, temperature))
     clean = [read_audio(u.path) for u in test_items]  # read once: the clean, noisy and phone-line scores
     windows, owner = recording_windows(clean, recipe)
     with torch.no_grad():
-        logits = backbone_logits(model.backbone, model.frontend(torch.from_numpy(windows)).numpy())
-    raw = utterance_probs(logits, owner, len(test_items))
-    calibrated = utterance_probs(logits, owner, len(test_items), temperature)
+        logmel = model.frontend(torch.from_numpy(windows)).numpy()
+    logits = [backbone_logits(member, logmel) for member in model_members(model)]
+    raw = utterance_probs(combined_logits(logits, [1.0] * len(logits)), owner, len(test_items))
+    calibrated = utterance_probs(combined_logits(logits, temperatures), owner, len(test_items), outer)
     pred = calibrated.argmax(1)
 
     _, int8 = export_model(model, work_dir / f"fold{fold}", "model",
@@ -89,6 +107,7 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
         "ua_by_intensity": group_ua(test_items, truth, pred, "intensity"),
         "validation_ua": round(val_ua, 4),
         "temperature": round(temperature, 4),
+        **({"member_temperatures": [round(t, 4) for t in temperatures]} if len(members) > 1 else {}),
         "ece_before": round(expected_calibration_error(raw, truth), 4),
         "ece_after": round(expected_calibration_error(calibrated, truth), 4),
         "int8": {k: round(v, 4) for k, v in evaluate(truth, quantized.argmax(1), LABELS).items()
@@ -103,7 +122,7 @@ def evaluate_fold(corpus: Corpus, fold: int, recipe: Recipe, cache_dir: Path, wo
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(result, indent=1) + "\n")
     log(f"fold {fold}: UA {result['ua']:.3f} WA {result['wa']:.3f} (int8 UA {result['int8']['ua']:.3f}, "
-        f"parity {result['parity_same_top1']:.3f}), T {temperature:.2f}, "
+        f"parity {result['parity_same_top1']:.3f}), T {_temperatures(result)}, "
         f"ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f}")
     return result
 
@@ -123,6 +142,9 @@ def summarise(fold_results: list[dict]) -> dict:
         out[f"{key}_mean"], out[f"{key}_std"] = _mean_std([r[key] for r in fold_results])
     for key in ("ua", "wa", "macro_f1"):
         out[f"int8_{key}_mean"], out[f"int8_{key}_std"] = _mean_std([r["int8"][key] for r in fold_results])
+    if "member_temperatures" in fold_results[0]:  # an ensemble: each member's mean fitted temperature
+        out["member_temperatures_mean"] = [_mean_std(list(t))[0] for t in
+                                           zip(*(r["member_temperatures"] for r in fold_results))]
     out["int8_ece_mean"], _ = _mean_std([r["int8_ece"] for r in fold_results])
     out["parity_same_top1_mean"], _ = _mean_std([r["parity_same_top1"] for r in fold_results])
     for group in ("ua_by_gender", "ua_by_intensity"):
@@ -148,8 +170,9 @@ PROTOCOL = ("EmoBox RAVDESS speaker-independent folds, 8 classes. Per fold: 4 te
             "runtime reports. Mean and sample std (ddof=1) over the folds.")
 
 
-def cross_validate(corpus: Corpus, folds: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> dict:
-    results = [evaluate_fold(corpus, fold, recipe, cache_dir, Path(cache_dir) / "exports", log) for fold in folds]
+def cross_validate(corpus: Corpus, folds: list[int], recipes: Sequence[Recipe], cache_dir: Path, log: Log) -> dict:
+    """``recipes``: one recipe, or an ensemble's members."""
+    results = [evaluate_fold(corpus, fold, recipes, cache_dir, Path(cache_dir) / "exports", log) for fold in folds]
     return {"protocol": PROTOCOL, **summarise(results), "folds": results}
 
 
@@ -166,20 +189,28 @@ def write_cv_results(results_dir: Path, cv: dict, stem: str = "ravdess_cv") -> N
                        f"CNN-LSTM, {cv['n_folds']} speaker-independent folds, pooled (UA {cv['ua_mean']:.3f})")
 
 
+def _temperatures(record: dict, suffix: str = "") -> str:
+    """A fold's fitted temperature, an ensemble's after its members' (``0.80 (1.18/1.31)``); ``_mean``
+    for the summary's."""
+    members = record.get(f"member_temperatures{suffix}")
+    return f"{record[f'temperature{suffix}']:.2f}" + (f" ({'/'.join(f'{t:.2f}' for t in members)})"
+                                                     if members else "")
+
+
 def cv_markdown(cv: dict) -> str:
     lines = ["| fold | test actors | UA | WA | macro-F1 | int8 UA | same top-1 | T | ECE before → after |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in cv.get("folds", []):
         actors = ", ".join(f"{a:02d}" for a in r["test_actors"])
         lines.append(f"| {r['fold']} | {actors} | {r['ua']:.3f} | {r['wa']:.3f} | {r['macro_f1']:.3f} | "
-                     f"{r['int8']['ua']:.3f} | {r['parity_same_top1']:.3f} | {r['temperature']:.2f} | "
+                     f"{r['int8']['ua']:.3f} | {r['parity_same_top1']:.3f} | {_temperatures(r)} | "
                      f"{r['ece_before']:.3f} → {r['ece_after']:.3f} |")
     if cv.get("folds"):
         lines.append(f"| **mean ± std** | | **{cv['ua_mean']:.3f} ± {cv['ua_std']:.3f}** | "
                      f"{cv['wa_mean']:.3f} ± {cv['wa_std']:.3f} | "
                      f"{cv['macro_f1_mean']:.3f} ± {cv['macro_f1_std']:.3f} | "
                      f"{cv['int8_ua_mean']:.3f} ± {cv['int8_ua_std']:.3f} | {cv['parity_same_top1_mean']:.3f} | "
-                     f"{cv['temperature_mean']:.2f} | {cv['ece_before_mean']:.3f} → {cv['ece_after_mean']:.3f} |")
+                     f"{_temperatures(cv, '_mean')} | {cv['ece_before_mean']:.3f} → {cv['ece_after_mean']:.3f} |")
         lines += ["", "UA by gender: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["ua_by_gender"].items()),
                   "UA by intensity: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["ua_by_intensity"].items()),
                   "Pooled recall: " + ", ".join(f"{k} {v:.2f}" for k, v in cv["pooled_per_class_recall"].items()),

@@ -2,16 +2,19 @@
 
 Averaging the calibrated probabilities of separately trained networks is the one lever that has
 held up across draws (experiments #27, #35, #37); one file keeps the runtime's contract: one input,
-one output, the same metadata. Each member keeps its own temperature; the ensemble's output is the
-log of the members' mean probability, so ``EmotionModel``'s softmax over it (at temperature 1)
-gives that mean exactly.
+one output, the same metadata. Each member keeps its own temperature; the ensemble backbone outputs
+the log of the members' mean probability, so ``EmotionModel``'s softmax over it gives that mean at
+temperature 1, and recalibrates it at the ensemble's own (an average of calibrated members is
+under-confident).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec
+from emovox.train.calibration import softmax
+from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec, model_from_metadata
 
 PROBABILITY_FLOOR = 1e-12
 """Keeps the log finite where a member's softmax underflows to 0."""
@@ -35,9 +38,39 @@ class EnsembleBackbone(nn.Module):
         return torch.log(torch.stack(probs).mean(dim=0).clamp(min=PROBABILITY_FLOOR))
 
 
-def ensemble_model(spec: FrontendSpec, members: list[CNNLSTM], temperatures: list[float]) -> EmotionModel:
-    """The members behind one front end: the graph that is exported, its output the mean probability."""
+def ensemble_model(spec: FrontendSpec, members: list[CNNLSTM], temperatures: list[float],
+                   temperature: float = 1.0) -> EmotionModel:
+    """The members behind one front end: the graph that is exported. At ``temperature`` 1 its output is
+    the members' mean probability; the ensemble's own fitted temperature recalibrates that mean."""
     n_classes = members[0].head.out_features
     model = EmotionModel(spec, n_classes)
     model.backbone = EnsembleBackbone(members, temperatures)
+    model.temperature.fill_(temperature)
     return model.eval()
+
+
+def model_members(model: EmotionModel) -> list[nn.Module]:
+    """The backbones an exported graph holds: an ensemble's members, or the one backbone."""
+    backbone = model.backbone
+    return list(backbone.members) if isinstance(backbone, EnsembleBackbone) else [backbone]
+
+
+def combined_logits(member_logits: list[np.ndarray], temperatures: list[float]) -> np.ndarray:
+    """Window logits whose softmax is what the graph outputs: one member's logits over its temperature,
+    or the log of the members' mean tempered probability (as ``EnsembleBackbone`` computes it)."""
+    if len(member_logits) == 1:
+        return member_logits[0] / temperatures[0]
+    probs = np.mean([softmax(logits, t) for logits, t in zip(member_logits, temperatures)], axis=0)
+    return np.log(np.clip(probs, PROBABILITY_FLOOR, None))
+
+
+def shipped_model(meta: dict) -> EmotionModel:
+    """An untrained model shaped as a shipped file's metadata says, an ensemble's (``members``) or one
+    network's (``model.model_from_metadata``): ``ser-train ship``'s ``.pt`` weights load into its backbone."""
+    if "members" not in meta:
+        return model_from_metadata(meta)
+    spec, n_classes = FrontendSpec(**meta["frontend"]), len(meta["labels"])
+    members = [CNNLSTM(spec.n_mels, n_classes, window_mean=bool(member["train"].get("window_mean", False)),
+                       log_floor=spec.log_floor) for member in meta["members"]]
+    return ensemble_model(spec, members, [float(member["temperature"]) for member in meta["members"]],
+                          float(meta["temperature"]))

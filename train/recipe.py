@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from emovox.realtime.model import DEFAULT_MODEL, metadata_path
 from emovox.realtime.settings import SAMPLE_RATE, VadSettings, WindowSettings
 from emovox.train import folds as emobox
 from emovox.train.corpora import LABELS, Utterance, read_audio
+from emovox.train.ensemble import ensemble_model
 from emovox.train.export import ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.features import DEFAULT_CACHE, cached_logmels, utterance_windows
 from emovox.train.fit import TrainSettings, new_backbone, per_utterance, teacher_probabilities, train_backbone
@@ -242,23 +243,47 @@ def describe_data(items: list[Utterance]) -> dict:
     return {name: {"files": e["files"], "speakers": len(e["speakers"])} for name, e in corpora.items()}
 
 
-def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_dir: Path = DEFAULT_CACHE,
-         log: Log = print, commit: str | None = None, name: str = DEFAULT_STEM) -> dict:
+TEMPERATURE_SOURCE = ("mean over the cross-validation folds of the temperature fitted on each fold's validation "
+                      "actors (utterance-level NLL)")
+
+
+def ship(corpus: Corpus, recipes: Sequence[Recipe], evaluation: dict, out_dir: Path,
+         cache_dir: Path = DEFAULT_CACHE, log: Log = print, commit: str | None = None,
+         name: str = DEFAULT_STEM) -> dict:
     """Train on every file, export at the cross-validated temperature, check parity, write metadata.
 
+    ``recipes``: one recipe, or an ensemble's members, each trained on every file and tempered at
+    its own mean fitted temperature inside one graph (``ensemble.ensemble_model``).
     ``evaluation`` is the cross-validation result (``crossval.cross_validate``): its numbers
-    go into the metadata, and its mean validation-fitted temperature calibrates the file.
+    go into the metadata, and its mean validation-fitted temperatures calibrate the file.
     ``commit``: the work tree's commit as it was before the cross-validation wrote its results.
     ``name``: the files' stem, ``name.int8.onnx`` and so on (a second bundled model has its own).
     """
     commit = commit or training_commit()  # read before the run wrote anything into the work tree
-    items = corpus.items
+    items, recipe = corpus.items, recipes[0]  # members share the front end and the windowing
     log("training the shipped model on all data")
-    backbone = train_on(corpus, recipe.trainable(items, list(range(len(items)))), recipe, cache_dir, log)
+    members = [train_on(corpus, member.trainable(items, list(range(len(items)))), member, cache_dir, log)
+               for member in recipes]
     temperature = float(evaluation.get("temperature_mean", 1.0))
-    model = full_model(backbone, recipe, temperature)
+    if len(members) == 1:
+        model = full_model(members[0], recipe, temperature)
+        graph = {"output": "probs: float32[batch, labels], softmax(logits / temperature) (log-mel front end "
+                           "inside the graph)",
+                 "temperature": temperature, "temperature_source": TEMPERATURE_SOURCE,
+                 "train": asdict(recipe.train)}
+    else:
+        temperatures = [float(t) for t in evaluation["member_temperatures_mean"]]
+        model = ensemble_model(recipe.frontend, members, temperatures, temperature)
+        graph = {"output": "probs: float32[batch, labels], softmax(log(p) / temperature), p the mean over the "
+                           "members of softmax(member logits / member temperature) (one log-mel front end "
+                           "inside the graph)",
+                 "temperature": temperature,
+                 "temperature_source": f"the ensemble's and each member's: the {TEMPERATURE_SOURCE} (the "
+                                       "ensemble's fitted on its tempered members' mean)",
+                 "members": [{"train": asdict(member.train), "temperature": t}
+                             for member, t in zip(recipes, temperatures)]}
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(backbone.state_dict(), out_dir / f"{name}.pt")  # the PyTorch reference for parity checks
+    torch.save(model.backbone.state_dict(), out_dir / f"{name}.pt")  # the PyTorch reference for parity checks
     fp32, int8 = export_model(model, out_dir, name, calibration_items(items, recipe.calibration_files,
                                                                       recipe.train.seed), recipe)
     parity_items = [u for u in items if u.speaker in emobox.test_speakers(1)] or items[:50]
@@ -267,13 +292,9 @@ def ship(corpus: Corpus, recipe: Recipe, evaluation: dict, out_dir: Path, cache_
         "name": name, "labels": list(LABELS), "sample_rate": SAMPLE_RATE,
         "window_samples": recipe.window.window_samples, "window_s": recipe.window.window_s,
         "input": "audio: float32[batch, window_samples], raw 16 kHz mono waveform",
-        "output": "probs: float32[batch, labels], softmax(logits / temperature) (log-mel front end inside "
-                  "the graph)",
-        "temperature": temperature,
-        "temperature_source": "mean over the cross-validation folds of the temperature fitted on each "
-                              "fold's validation actors (utterance-level NLL)",
+        **graph,  # what the file outputs, its temperatures and its training settings
         "ort_disabled_optimizers": ORT_DISABLED_OPTIMIZERS,
-        "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad), "train": asdict(recipe.train),
+        "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad),
         "teachers": [asdict(settings) for settings in recipe.teachers],
         "quantization": "static QDQ int8 Conv except the first (per-channel weights, MinMax-calibrated on "
                         f"{recipe.calibration_files} training files), dynamic int8 LSTM/MatMul/Gemm, "
