@@ -38,7 +38,7 @@ def test_an_unknown_model_name_is_one_line_and_exit_2() -> None:
 
 def _trained_with(metadata: dict, setting: str) -> set:
     """A training setting's values over the file's networks: an ensemble's members, or its one network."""
-    return {str(train[setting]) for train in [m["train"] for m in metadata.get("members", [])] or [metadata["train"]]}
+    return {train[setting] for train in [m["train"] for m in metadata.get("members", [])] or [metadata["train"]]}
 
 
 def _ua_at_10_db(metadata: dict) -> float:
@@ -50,7 +50,7 @@ def _ua_at_10_db(metadata: dict) -> float:
 def test_the_noise_robust_model_is_the_noise_trained_one() -> None:
     """Its metadata records the noise recipe and the trade its cross-validation measured."""
     default, robust = (load_model_info(name).metadata for name in ("default", "noise-robust"))
-    assert _trained_with(default, "noise_probability") == {"0.0"}
+    assert _trained_with(default, "noise_probability") == {0.0}
     assert robust["train"]["noise_probability"] == 0.3 and robust["train"]["noise_snr_db"] == [10.0, 30.0]
     assert _ua_at_10_db(robust) > _ua_at_10_db(default) + 0.1
     assert robust["evaluation"]["ua_mean"] < default["evaluation"]["ua_mean"]  # the clean-speech cost
@@ -111,7 +111,7 @@ def test_the_phone_model_is_the_phone_trained_one() -> None:
     """Its metadata records the recipe (the line after #18's noise, experiment #23) and the trade
     its cross-validation measured."""
     default, phone = (load_model_info(name).metadata for name in ("default", "phone"))
-    assert _trained_with(default, "phone_probability") == {"0.0"}
+    assert _trained_with(default, "phone_probability") == {0.0}
     assert phone["train"]["phone_probability"] == 0.3
     assert phone["train"]["noise_probability"] == 0.3 and phone["train"]["noise_snr_db"] == [10.0, 30.0]
     on_the_line = {name: m["evaluation"]["int8_ua_telephone_mean"] for name, m in (("default", default),

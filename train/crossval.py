@@ -72,16 +72,17 @@ def evaluate_fold(corpus: Corpus, fold: int, recipes: Sequence[Recipe], cache_di
     val_logits = [backbone_logits(member, val_logmel) for member in members]
     temperatures = [fit_temperature(logits, val_owner, val_truth) for logits in val_logits]
     val_combined = combined_logits(val_logits, temperatures)
-    # an average of calibrated members is under-confident: the ensemble's own temperature, fitted alike
-    temperature = temperatures[0] if len(members) == 1 else fit_temperature(val_combined, val_owner, val_truth)
-    outer = 1.0 if len(members) == 1 else temperature  # one member's temperature is in combined_logits
+    if len(members) == 1:  # its temperature is already inside combined_logits
+        temperature, outer = temperatures[0], 1.0
+        model = full_model(members[0], recipe, temperature)
+    else:  # an average of calibrated members is under-confident: the ensemble's own temperature, fitted alike
+        temperature = outer = fit_temperature(val_combined, val_owner, val_truth)
+        model = ensemble_model(recipe.frontend, members, temperatures, temperature)
     val_probs = utterance_probs(val_combined, val_owner, len(val_idx), outer)
     val_ua = evaluate(val_truth, val_probs.argmax(1), LABELS)["ua"]
 
     test_items = [corpus.items[i] for i in test_idx]
     truth = np.array([u.label_index for u in test_items])
-    model = (full_model(members[0], recipe, temperature) if len(members) == 1
-             else ensemble_model(recipe.frontend, members, temperatures, temperature))
     clean = [read_audio(u.path) for u in test_items]  # read once: the clean, noisy and phone-line scores
     windows, owner = recording_windows(clean, recipe)
     with torch.no_grad():

@@ -69,8 +69,6 @@ def shipped_model(meta: dict) -> EmotionModel:
     network's (``model.model_from_metadata``): ``ser-train ship``'s ``.pt`` weights load into its backbone."""
     if "members" not in meta:
         return model_from_metadata(meta)
-    spec, n_classes = FrontendSpec(**meta["frontend"]), len(meta["labels"])
-    members = [CNNLSTM(spec.n_mels, n_classes, window_mean=bool(member["train"].get("window_mean", False)),
-                       log_floor=spec.log_floor) for member in meta["members"]]
-    return ensemble_model(spec, members, [float(member["temperature"]) for member in meta["members"]],
-                          float(meta["temperature"]))
+    members = [model_from_metadata({**meta, "train": member["train"]}).backbone for member in meta["members"]]
+    return ensemble_model(FrontendSpec(**meta["frontend"]), members,
+                          [float(member["temperature"]) for member in meta["members"]], float(meta["temperature"]))

@@ -25,15 +25,18 @@ from emovox.benchmarks.stages import onnx_runner, time_case
 from emovox.realtime.model import default_model_path
 from emovox.train.ensemble import ensemble_model
 from emovox.train.export import export_fp32, quantize_int8
+from emovox.train.fit import new_backbone
 from emovox.train.model import CNNLSTM, FrontendSpec
+from emovox.train.recipe import TEACHERS
 
 WINDOW_MEAN_CHECKPOINT = Path(".cache/features/checkpoints/backbone-a297a632847c1e83.pt")
 WINDOW_MEAN_EVALUATION = Path(".cache/features/evaluations/fold1-v3-a297a632847c1e83.json")
 ROUNDS, RUNS = 6, 200
 
 
-def backbone(weights: Path, window_mean: bool, spec: FrontendSpec, n_classes: int) -> CNNLSTM:
-    model = CNNLSTM(spec.n_mels, n_classes, window_mean=window_mean, log_floor=spec.log_floor)
+def backbone(weights: Path, preset: str, spec: FrontendSpec, n_classes: int) -> CNNLSTM:
+    """A trained backbone of a ``recipe.TEACHERS`` preset, built as training builds it."""
+    model = new_backbone(n_classes, TEACHERS[preset], spec)
     model.load_state_dict(torch.load(weights))
     return model.eval()
 
@@ -42,8 +45,8 @@ def main(out_dir: Path) -> None:
     default_int8 = default_model_path()
     meta = json.loads(default_int8.with_suffix(".json").read_text())
     spec, n_classes = FrontendSpec(**meta["frontend"]), len(meta["labels"])
-    members = [backbone(Path("models/emotion_cnn_lstm.pt"), False, spec, n_classes),
-               backbone(WINDOW_MEAN_CHECKPOINT, True, spec, n_classes)]
+    members = [backbone(Path("models/emotion_cnn_lstm.pt"), "default", spec, n_classes),
+               backbone(WINDOW_MEAN_CHECKPOINT, "window-mean", spec, n_classes)]
     temperatures = [float(meta["temperature"]), float(json.loads(WINDOW_MEAN_EVALUATION.read_text())["temperature"])]
     model = ensemble_model(spec, members, temperatures)
     windows = speech_windows(Path("../shared/data/ravdess"), 40)
