@@ -104,7 +104,7 @@ def test_the_noise_robust_model_holds_up_better_in_white_noise() -> None:
     bundled files, not accuracy: the speaker-independent numbers are the cross-validation's
     (README, "Noise")."""
     right = _right_answers(("default", "noise-robust"), _white_noise_at_10_db(np.random.default_rng(0)))
-    assert right["noise-robust"] >= right["default"] + 10, right  # measured: 47 and 28 of 60
+    assert right["noise-robust"] >= right["default"] + 10, right  # measured: 47 and 26 of 60
 
 
 def test_the_phone_model_is_the_phone_trained_one() -> None:
@@ -123,9 +123,12 @@ def test_the_phone_model_is_the_phone_trained_one() -> None:
 
 def test_the_phone_model_holds_up_better_on_a_phone_line() -> None:
     """The 60 files through the benchmark's narrowband line (8 kHz, 300-3400 Hz, G.711 mu-law), as the
-    runtime hears a call recording. A check of the bundled files, as above (README, "Phone lines")."""
+    runtime hears a call recording. A check of the bundled files, as above (README, "Phone lines").
+    The default pair's window-mean member keeps more on the line than the single network it replaced
+    (41 of 60 against 36; cross-validated 43.2 against 42.0): a margin of 10 files would sit exactly on
+    the measured gap, where one file's int8 rounding on another CPU decides, so it is 6."""
     right = _right_answers(("default", "phone"), lambda padded, speech: telephone_band(padded))
-    assert right["phone"] >= right["default"] + 10, right  # measured: 51 and 36 of 60 (noise-robust: 37)
+    assert right["phone"] >= right["default"] + 6, right  # measured: 51 and 41 of 60 (noise-robust: 37)
 
 
 def test_the_phone_model_holds_up_better_on_a_noisy_phone_line() -> None:
@@ -134,4 +137,4 @@ def test_the_phone_model_holds_up_better_on_a_noisy_phone_line() -> None:
     noisy = _white_noise_at_10_db(np.random.default_rng(0))
     right = _right_answers(("default", "noise-robust", "phone"),
                            lambda padded, speech: telephone_band(noisy(padded, speech)))
-    assert right["phone"] >= max(right["default"], right["noise-robust"]) + 6, right  # measured: 38, 27, 25 of 60
+    assert right["phone"] >= max(right["default"], right["noise-robust"]) + 6, right  # measured: phone 38, default 22, noise-robust 25 of 60
