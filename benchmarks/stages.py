@@ -64,9 +64,7 @@ def torch_runner(weights: Path, meta: dict, threads: int) -> Callable[[np.ndarra
     from emovox.train.ensemble import shipped_model
 
     torch.set_num_threads(threads)
-    model = shipped_model(meta)
-    model.backbone.load_state_dict(torch.load(weights))
-    model.eval()
+    model = shipped_model(meta, weights)
 
     def run(batch: np.ndarray) -> object:
         with torch.no_grad():

@@ -19,10 +19,7 @@ from tests.conftest import RAVDESS, REPO  # noqa: E402
 def shipped_pytorch_model(name: str) -> EmotionModel:
     """The PyTorch weights saved beside the ONNX file by `ser-train ship` (kept in the repo, not the wheel)."""
     meta = json.loads(metadata_path(bundled_model_path(name)).read_text())
-    model = shipped_model(meta)
-    model.backbone.load_state_dict(torch.load(REPO / "models" / f"{meta['name']}.pt"))
-    model.temperature.fill_(meta.get("temperature", 1.0))  # calibrated inside the exported graph
-    return model.eval()
+    return shipped_model(meta, REPO / "models" / f"{meta['name']}.pt")  # calibrated, as the exported graph
 
 
 @pytest.mark.parametrize("name", BUNDLED_MODELS)

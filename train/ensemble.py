@@ -9,6 +9,8 @@ under-confident).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -64,11 +66,17 @@ def combined_logits(member_logits: list[np.ndarray], temperatures: list[float]) 
     return np.log(np.clip(probs, PROBABILITY_FLOOR, None))
 
 
-def shipped_model(meta: dict) -> EmotionModel:
-    """An untrained model shaped as a shipped file's metadata says, an ensemble's (``members``) or one
-    network's (``model.model_from_metadata``): ``ser-train ship``'s ``.pt`` weights load into its backbone."""
-    if "members" not in meta:
-        return model_from_metadata(meta)
-    members = [model_from_metadata({**meta, "train": member["train"]}).backbone for member in meta["members"]]
-    return ensemble_model(FrontendSpec(**meta["frontend"]), members,
-                          [float(member["temperature"]) for member in meta["members"]], float(meta["temperature"]))
+def shipped_model(meta: dict, weights: Path) -> EmotionModel:
+    """The PyTorch model a shipped file was exported from: shaped as its metadata says, an ensemble's
+    (``members``) or one network's (``model.model_from_metadata``), with ``ser-train ship``'s ``.pt``
+    ``weights`` in its backbone and the file's temperature, as the exported graph computes it."""
+    temperature = float(meta.get("temperature", 1.0))
+    if "members" in meta:
+        members = [model_from_metadata({**meta, "train": member["train"]}).backbone for member in meta["members"]]
+        model = ensemble_model(FrontendSpec(**meta["frontend"]), members,
+                               [float(member["temperature"]) for member in meta["members"]], temperature)
+    else:
+        model = model_from_metadata(meta)
+        model.temperature.fill_(temperature)
+    model.backbone.load_state_dict(torch.load(weights))
+    return model.eval()
