@@ -36,11 +36,11 @@ def interleaved_p50(files: dict[str, Path], windows: np.ndarray) -> dict[str, fl
     return {name: round(float(np.median(ms)), 4) for name, ms in timings.items()}
 
 
-def with_metadata(path: Path, folder: Path) -> Path:
-    """``path`` itself when metadata lies beside it, else a copy beside the shipped default's."""
+def with_metadata(name: str, path: Path, folder: Path) -> Path:
+    """``path`` itself when metadata lies beside it, else a copy named ``name`` beside the shipped default's."""
     if metadata_path(path).exists():
         return path
-    copy = folder / f"{len(list(folder.iterdir()))}-{path.name}"
+    copy = folder / f"{name}.onnx"
     shutil.copy(path, copy)
     shutil.copy(metadata_path(default_model_path()), metadata_path(copy))
     return copy
@@ -50,7 +50,7 @@ def main(out: Path, named: list[str]) -> None:
     files = {name: Path(path) for name, path in (item.split("=", 1) for item in named)}
     windows = speech_windows(Path("../shared/data/ravdess"), 40)
     with tempfile.TemporaryDirectory() as tmp:
-        p50 = interleaved_p50({name: with_metadata(path, Path(tmp)) for name, path in files.items()}, windows)
+        p50 = interleaved_p50({name: with_metadata(name, path, Path(tmp)) for name, path in files.items()}, windows)
     first = next(iter(p50))
     result = {"files": {name: str(path) for name, path in files.items()},
               "sizes_bytes": {name: path.stat().st_size for name, path in files.items()},
