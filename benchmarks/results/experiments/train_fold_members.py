@@ -1,0 +1,39 @@
+"""Train ensemble members' fold checkpoints without evaluating them, so that several can train side by side.
+
+`ser-train cv --ensemble A,B,C --folds N` trains its missing members one after another, then scores the
+ensemble. On 2 cores two one-thread trainings side by side finish sooner, so experiments that span
+sessions (#39) train the members with this script, then let `ser-train cv --ensemble` reuse the cached
+checkpoints (same recipe, same files, same training code: same key) and score the fold:
+
+    .venv/bin/python benchmarks/results/experiments/train_fold_members.py noise 3 1      # recipe, seed, fold
+
+With no fold it only builds the cached log-mel front end of the five corpora, for a first run alone.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from emovox.train import folds as emobox
+from emovox.train.corpora import LOADERS, load_corpora
+from emovox.train.features import DEFAULT_CACHE
+from emovox.train.recipe import TEACHERS, Recipe, load_corpus, train_on
+
+DATA = Path("../shared/data")
+CACHE = DEFAULT_CACHE
+
+
+def train_member(name: str, seed: int, fold: int | None) -> None:
+    """The named recipe's checkpoint on the fold's training speakers, as `ser-train cv --ensemble` keys it."""
+    recipe = Recipe(train=replace(TEACHERS[name], seed=seed, threads=1))
+    corpus = load_corpus(load_corpora(DATA, tuple(LOADERS)), recipe, CACHE, print)
+    if fold is None:
+        return
+    train_idx, _, _ = emobox.split_with_validation(corpus.items, fold)
+    train_on(corpus, recipe.trainable(corpus.items, train_idx), recipe, CACHE, print)
+
+
+if __name__ == "__main__":
+    recipe_name, seed_text, *fold_text = sys.argv[1:]
+    train_member(recipe_name, int(seed_text), int(fold_text[0]) if fold_text else None)
