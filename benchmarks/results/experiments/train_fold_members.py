@@ -7,7 +7,8 @@ checkpoints (same recipe, same files, same training code: same key) and score th
 
     .venv/bin/python benchmarks/results/experiments/train_fold_members.py noise 3 1      # recipe, seed, fold
 
-With no fold it only builds the cached log-mel front end of the five corpora, for a first run alone.
+A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left alone
+on the machine. With no fold it only builds the cached log-mel front end of the five corpora, for a first run alone.
 """
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ DATA = Path("../shared/data")
 CACHE = DEFAULT_CACHE
 
 
-def train_member(name: str, seed: int, fold: int | None) -> None:
+def train_member(name: str, seed: int, fold: int | None, threads: int = 1) -> None:
     """The named recipe's checkpoint on the fold's training speakers, as `ser-train cv --ensemble` keys it."""
-    recipe = Recipe(train=replace(TEACHERS[name], seed=seed, threads=1))
+    recipe = Recipe(train=replace(TEACHERS[name], seed=seed, threads=threads))
     corpus = load_corpus(load_corpora(DATA, tuple(LOADERS)), recipe, CACHE, print)
     if fold is None:
         return
@@ -35,5 +36,5 @@ def train_member(name: str, seed: int, fold: int | None) -> None:
 
 
 if __name__ == "__main__":
-    recipe_name, seed_text, *fold_text = sys.argv[1:]
-    train_member(recipe_name, int(seed_text), int(fold_text[0]) if fold_text else None)
+    recipe_name, seed_text, *rest = sys.argv[1:]
+    train_member(recipe_name, int(seed_text), int(rest[0]) if rest else None, int(rest[1]) if len(rest) > 1 else 1)
