@@ -41,6 +41,10 @@ def ua_at_10_db(result: dict) -> float:
     return (result["int8_ua_by_snr"]["white"]["10"] + result["int8_ua_by_snr"]["babble"]["10"]) / 2
 
 
+MEASURES = {"ua": lambda result: result["ua"], "validation_ua": lambda result: result["validation_ua"],
+            "int8_ua_10db": ua_at_10_db}
+
+
 def file_check(folder: Path) -> dict | None:
     """Size and per-window time of the triple's file, from ``time_onnx_files.py``'s output if it ran."""
     timing = folder / "file_timing.json"
@@ -57,12 +61,12 @@ def judge() -> dict:
     for seed, folders in SOURCES.items():
         pair, triple = fold_results(folders["pair"]), fold_results(folders["triple"])
         for fold in sorted(set(pair) & set(triple)):
-            rows.append({"seed": seed, "fold": fold, **{
-                f"{name}_{measure}": round(value(result), 4)
-                for name, result in (("pair", pair[fold]), ("triple", triple[fold]))
-                for measure, value in (("ua", lambda r: r["ua"]), ("validation_ua", lambda r: r["validation_ua"]),
-                                       ("int8_ua_10db", ua_at_10_db))}})
-    means = {key: round(float(np.mean([row[key] for row in rows])), 4) for key in rows[0] if key not in ("seed", "fold")} if rows else {}
+            models = {"pair": pair[fold], "triple": triple[fold]}
+            rows.append({"seed": seed, "fold": fold, **{f"{name}_{measure}": round(value(result), 4)
+                                                        for name, result in models.items()
+                                                        for measure, value in MEASURES.items()}})
+    means = {key: round(float(np.mean([row[key] for row in rows])), 4)
+             for key in rows[0] if key not in ("seed", "fold")} if rows else {}
     checks = {}
     if rows:
         checks["a_test_ua"] = means["triple_ua"] >= means["pair_ua"] - MAX_UA_LOSS

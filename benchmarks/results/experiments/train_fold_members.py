@@ -7,8 +7,9 @@ checkpoints (same recipe, same files, same training code: same key) and score th
 
     .venv/bin/python benchmarks/results/experiments/train_fold_members.py noise 3 1      # recipe, seed, fold
 
-A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left alone
-on the machine. With no fold it only builds the cached log-mel front end of the five corpora, for a first run alone.
+A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left
+alone on the machine. With no fold it only builds the cached log-mel front end of the five corpora, so
+that the first trainings side by side do not both compute it.
 """
 from __future__ import annotations
 
@@ -22,17 +23,16 @@ from emovox.train.features import DEFAULT_CACHE
 from emovox.train.recipe import TEACHERS, Recipe, load_corpus, train_on
 
 DATA = Path("../shared/data")
-CACHE = DEFAULT_CACHE
 
 
 def train_member(name: str, seed: int, fold: int | None, threads: int = 1) -> None:
     """The named recipe's checkpoint on the fold's training speakers, as `ser-train cv --ensemble` keys it."""
     recipe = Recipe(train=replace(TEACHERS[name], seed=seed, threads=threads))
-    corpus = load_corpus(load_corpora(DATA, tuple(LOADERS)), recipe, CACHE, print)
+    corpus = load_corpus(load_corpora(DATA, tuple(LOADERS)), recipe, DEFAULT_CACHE, print)
     if fold is None:
         return
     train_idx, _, _ = emobox.split_with_validation(corpus.items, fold)
-    train_on(corpus, recipe.trainable(corpus.items, train_idx), recipe, CACHE, print)
+    train_on(corpus, recipe.trainable(corpus.items, train_idx), recipe, DEFAULT_CACHE, print)
 
 
 if __name__ == "__main__":
