@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from emovox.train import folds as emobox
-from emovox.train.corpora import LOADERS, load_corpora
+from emovox.train.corpora import load_corpora
 from emovox.train.features import DEFAULT_CACHE
 from emovox.train.recipe import TEACHERS, Recipe, load_corpus, train_on
 
@@ -28,7 +28,7 @@ DATA = Path("../shared/data")
 def train_member(name: str, seed: int, fold: int | None, threads: int = 1) -> None:
     """The named recipe's checkpoint on the fold's training speakers, as `ser-train cv --ensemble` keys it."""
     recipe = Recipe(train=replace(TEACHERS[name], seed=seed, threads=threads))
-    corpus = load_corpus(load_corpora(DATA, tuple(LOADERS)), recipe, DEFAULT_CACHE, print)
+    corpus = load_corpus(load_corpora(DATA), recipe, DEFAULT_CACHE, print)
     if fold is None:
         return
     train_idx, _, _ = emobox.split_with_validation(corpus.items, fold)
