@@ -7,6 +7,7 @@ checkpoints (same recipe, same files, same training code: same key) and score th
 
     .venv/bin/python benchmarks/results/experiments/train_fold_members.py noise 3 1      # recipe, seed, fold
 
+A fold of `all` trains the member on every file instead, as `ser-train ship --ensemble` keys it.
 A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left
 alone on the machine. With no fold it only builds the cached log-mel front end of the five corpora, so
 that the first trainings side by side do not both compute it.
@@ -25,16 +26,20 @@ from emovox.train.recipe import TEACHERS, Recipe, load_corpus, train_on
 DATA = Path("../shared/data")
 
 
-def train_member(name: str, seed: int, fold: int | None, threads: int = 1) -> None:
-    """The named recipe's checkpoint on the fold's training speakers, as `ser-train cv --ensemble` keys it."""
+def train_member(name: str, seed: int, fold: int | str | None, threads: int = 1) -> None:
+    """The named recipe's checkpoint on the fold's training speakers (or on every file for `all`), keyed
+    as `ser-train cv --ensemble` (or `ser-train ship --ensemble`) keys it."""
     recipe = Recipe(train=replace(TEACHERS[name], seed=seed, threads=threads))
     corpus = load_corpus(load_corpora(DATA), recipe, DEFAULT_CACHE, print)
     if fold is None:
         return
-    train_idx, _, _ = emobox.split_with_validation(corpus.items, fold)
+    train_idx = (list(range(len(corpus.items))) if fold == "all"
+                 else emobox.split_with_validation(corpus.items, int(fold))[0])
     train_on(corpus, recipe.trainable(corpus.items, train_idx), recipe, DEFAULT_CACHE, print)
 
 
 if __name__ == "__main__":
     recipe_name, seed_text, *rest = sys.argv[1:]
-    train_member(recipe_name, int(seed_text), int(rest[0]) if rest else None, int(rest[1]) if len(rest) > 1 else 1)
+    fold_text = rest[0] if rest else None
+    train_member(recipe_name, int(seed_text), fold_text if fold_text in (None, "all") else int(fold_text),
+                 int(rest[1]) if len(rest) > 1 else 1)
