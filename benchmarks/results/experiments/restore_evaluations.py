@@ -32,7 +32,8 @@ def restore(names: list[str], seed: int, results: Path) -> list[Path]:
     corpus = load_corpus(load_corpora(DATA), recipes[0], DEFAULT_CACHE, print)
     written = []
     for result in json.loads((results / "ravdess_cv.json").read_text())["folds"]:
-        train_idx = recipes[0].trainable(corpus.items, emobox.split_with_validation(corpus.items, result["fold"])[0])
+        fold_train = emobox.split_with_validation(corpus.items, result["fold"])[0]
+        train_idx = recipes[0].trainable(corpus.items, fold_train)
         path = evaluation_cache(corpus, result["fold"], recipes, train_idx, DEFAULT_CACHE)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1) + "\n")
