@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return _baselines(items, only, args)
     # the evaluation's heavier imports (plots, ONNX export) only now
     from emovox.train.crossval import cross_validate, write_cv_results
-    from emovox.train.recipe import Recipe, load_corpus, ship, training_commit
+    from emovox.train.recipe import Recipe, ensemble_member, load_corpus, ship, training_commit
 
     commit = training_commit()  # before this run writes results into the work tree
     recipe = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed,
@@ -268,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             print("ser-train: error: --ensemble takes its members' own settings: combine it only with --seed, "
                   "--epochs, --threads and --folds", file=sys.stderr)
             return 2
-        recipes = [Recipe(train=replace(TEACHERS[n], epochs=args.epochs, seed=args.seed, threads=args.threads))
-                   for n in ensemble]
+        recipes = [ensemble_member(n, args.seed, args.epochs, args.threads) for n in ensemble]
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipes, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

@@ -14,32 +14,28 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from emovox.train import folds as emobox
 from emovox.train.corpora import load_corpora
 from emovox.train.crossval import evaluation_cache
 from emovox.train.features import DEFAULT_CACHE
-from emovox.train.recipe import TEACHERS, Recipe, load_corpus
+from emovox.train.recipe import ensemble_member, load_corpus
 
 DATA = Path("../shared/data")
 
 
-def restore(names: list[str], seed: int, results: Path) -> list[Path]:
+def restore(names: list[str], seed: int, results: Path) -> None:
     """Write each fold of ``results/ravdess_cv.json`` where `ser-train cv --ensemble` would have cached it."""
-    recipes = [Recipe(train=replace(TEACHERS[name], seed=seed)) for name in names]
+    recipes = [ensemble_member(name, seed) for name in names]
     corpus = load_corpus(load_corpora(DATA), recipes[0], DEFAULT_CACHE, print)
-    written = []
     for result in json.loads((results / "ravdess_cv.json").read_text())["folds"]:
         fold_train = emobox.split_with_validation(corpus.items, result["fold"])[0]
         train_idx = recipes[0].trainable(corpus.items, fold_train)
         path = evaluation_cache(corpus, result["fold"], recipes, train_idx, DEFAULT_CACHE)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1) + "\n")
-        written.append(path)
         print(f"fold {result['fold']}: UA {result['ua']:.3f} -> {path}")
-    return written
 
 
 if __name__ == "__main__":

@@ -15,13 +15,12 @@ that the first trainings side by side do not both compute it.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from emovox.train import folds as emobox
 from emovox.train.corpora import load_corpora
 from emovox.train.features import DEFAULT_CACHE
-from emovox.train.recipe import TEACHERS, Recipe, load_corpus, train_on
+from emovox.train.recipe import ensemble_member, load_corpus, train_on
 
 DATA = Path("../shared/data")
 
@@ -29,7 +28,7 @@ DATA = Path("../shared/data")
 def train_member(name: str, seed: int, fold: int | str | None, threads: int = 1) -> None:
     """The named recipe's checkpoint on the fold's training speakers (or on every file for `all`), keyed
     as `ser-train cv --ensemble` (or `ser-train ship --ensemble`) keys it."""
-    recipe = Recipe(train=replace(TEACHERS[name], seed=seed, threads=threads))
+    recipe = ensemble_member(name, seed, threads=threads)
     corpus = load_corpus(load_corpora(DATA), recipe, DEFAULT_CACHE, print)
     if fold is None:
         return
