@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 pytest.importorskip("torch", reason="training needs the [train] extra")
 
 from emovox.train.cli import main as ser_train  # noqa: E402
-from tests.conftest import DATA, Recording, read_events, run_ser_live  # noqa: E402
+from tests.conftest import DATA, REPO, Recording, read_events, run_ser_live  # noqa: E402
 
 
 def test_train_export_and_run(tmp_path: Path, three_utterances: Recording) -> None:
@@ -93,8 +94,11 @@ def test_baselines_resume_from_finished_splits(tmp_path: Path, capsys) -> None:
 def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None:
     """``--leave-out tess``: TESS is loaded but no TESS file trains; mixup, pitch shift, time stretch,
     speed change, the corpus label mask, the per-corpus class balance, its corpus shares, the
-    gender balance and weight averaging run through the same loop."""
+    gender balance and weight averaging run through the same loop. The baseline table beside the
+    results is rewritten around the new cross-validation."""
     results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(REPO / "benchmarks" / "results" / "baselines.json", results)
     status = ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess,tess", "--leave-out", "tess",
                         "--mixup-alpha", "0.4", "--mask-absent-labels", "--class-balance", "per_corpus",
                         "--pitch-shift-semitones", "2", "--tempo-change", "0.1", "--speed-change", "0.05",
@@ -103,8 +107,11 @@ def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None
                         "--limit-per-speaker", "2", "--folds", "1", "--epochs", "2",
                         "--results", str(results), "--cache", str(tmp_path / "cache")])
     assert status == 0
-    fold = json.loads((results / "ravdess_cv.json").read_text())["folds"][0]
-    assert fold["train_files"] == 16 * 2  # the 16 training actors' files only, no TESS speaker's
+    cv = json.loads((results / "ravdess_cv.json").read_text())
+    assert cv["folds"][0]["train_files"] == 16 * 2  # the 16 training actors' files only, no TESS speaker's
+    table = (results / "baselines.md").read_text()
+    assert "MLP 128-64-32-16" in table  # the baselines kept, and the cross-validation's row after them
+    assert f"CNN-LSTM, trained on 2 corpora (1 of 6 folds) | see the row above | | **{cv['ua_mean']:.3f} ± " in table
 
 
 @pytest.mark.parametrize("flag, value, message", [

@@ -325,6 +325,14 @@ def write_baselines(report: dict, results_dir: Path, cnn_lstm: dict | None = Non
     (results_dir / "baselines.md").write_text(baselines_markdown(report, cnn_lstm))
 
 
+def refresh_table(results_dir: Path, cnn_lstm: dict) -> None:
+    """Rewrite ``baselines.md`` beside a new ``ravdess_cv.json``, whose numbers its last row quotes
+    (the baselines themselves are not run again)."""
+    saved = results_dir / "baselines.json"
+    if saved.exists():
+        (results_dir / "baselines.md").write_text(baselines_markdown(json.loads(saved.read_text()), cnn_lstm))
+
+
 def baselines_markdown(report: dict, cnn_lstm: dict | None = None) -> str:
     cell = lambda r, m: f"{r[m + '_mean']:.3f} ± {r[m + '_std']:.3f}"  # noqa: E731
     lines = ["| system | random split after augmentation: UA | WA | by actor (6 folds): UA | WA | macro-F1 "
@@ -336,8 +344,11 @@ def baselines_markdown(report: dict, cnn_lstm: dict | None = None) -> str:
     ours_alone = "cnn_lstm" in report["baselines"]
     if cnn_lstm and cnn_lstm.get("folds"):
         random_cell = "see the row above" if ours_alone else "not run"
-        lines.append(f"| this project's CNN-LSTM recipe, trained on all 5 corpora ({cnn_lstm['n_folds']} of 6 "
-                     f"folds) | {random_cell} | | **{cell(cnn_lstm, 'ua')}** | {cell(cnn_lstm, 'wa')} | "
+        corpora = len(cnn_lstm.get("run", {}).get("corpora", ())) or "all"
+        members = len(cnn_lstm.get("member_temperatures_mean", ()))
+        averaged = f", {members} networks averaged" if members else ""
+        lines.append(f"| this project's CNN-LSTM, trained on {corpora} corpora{averaged} ({cnn_lstm['n_folds']} "
+                     f"of 6 folds) | {random_cell} | | **{cell(cnn_lstm, 'ua')}** | {cell(cnn_lstm, 'wa')} | "
                      f"{cell(cnn_lstm, 'macro_f1')} | |")
     lines += ["", report["protocols"]["random"] + ".", report["protocols"]["actor"] + "."]
     lines += [entry["note"] + "." for entry in report["baselines"].values() if "note" in entry]

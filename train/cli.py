@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "baselines":
         return _baselines(items, only, args)
     # the evaluation's heavier imports (plots, ONNX export) only now
+    from emovox.train.baselines import refresh_table
     from emovox.train.crossval import cross_validate, write_cv_results
     from emovox.train.recipe import Recipe, ensemble_member, load_corpus, ship, training_commit
 
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                          "limit_per_speaker": args.limit_per_speaker, "files": len(items),
                          "speakers": len({u.speaker for u in items})}
     write_cv_results(args.results, evaluation)
+    refresh_table(args.results, evaluation)
     if args.command == "ship":
         ship(corpus, recipes, evaluation, args.out, args.cache, print, commit, args.name)
     return 0
