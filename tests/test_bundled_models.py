@@ -48,11 +48,14 @@ def _ua_at_10_db(metadata: dict) -> float:
 
 
 def test_the_noise_robust_model_is_the_noise_trained_one() -> None:
-    """Its metadata records the noise recipe and the trade its cross-validation measured."""
+    """Its metadata records the noise recipe and the trade its cross-validation measured. The
+    default holds one network of the same recipe among its three (#39), so it keeps less of the
+    gap than the clean-trained defaults before it (cross-validated at 10 dB: 47.1 against 37.7;
+    the pair before it had 32.8)."""
     default, robust = (load_model_info(name).metadata for name in ("default", "noise-robust"))
-    assert _trained_with(default, "noise_probability") == {0.0}
+    assert sorted(m["train"]["noise_probability"] for m in default["members"]) == [0.0, 0.0, 0.3]
     assert robust["train"]["noise_probability"] == 0.3 and robust["train"]["noise_snr_db"] == [10.0, 30.0]
-    assert _ua_at_10_db(robust) > _ua_at_10_db(default) + 0.1
+    assert _ua_at_10_db(robust) > _ua_at_10_db(default) + 0.05
     assert robust["evaluation"]["ua_mean"] < default["evaluation"]["ua_mean"]  # the clean-speech cost
 
 
@@ -104,7 +107,7 @@ def test_the_noise_robust_model_holds_up_better_in_white_noise() -> None:
     bundled files, not accuracy: the speaker-independent numbers are the cross-validation's
     (README, "Noise")."""
     right = _right_answers(("default", "noise-robust"), _white_noise_at_10_db(np.random.default_rng(0)))
-    assert right["noise-robust"] >= right["default"] + 10, right  # measured: 47 and 26 of 60
+    assert right["noise-robust"] >= right["default"] + 10, right  # measured: 47 and 35 of 60 (the pair: 26)
 
 
 def test_the_phone_model_is_the_phone_trained_one() -> None:
@@ -117,18 +120,18 @@ def test_the_phone_model_is_the_phone_trained_one() -> None:
     on_the_line = {name: m["evaluation"]["int8_ua_telephone_mean"] for name, m in (("default", default),
                                                                                    ("phone", phone))}
     assert on_the_line["phone"] > on_the_line["default"] + 0.05, on_the_line
-    assert _ua_at_10_db(phone) > _ua_at_10_db(default) + 0.1  # a noisy call too
+    assert _ua_at_10_db(phone) > _ua_at_10_db(default) + 0.05  # a noisy call too (measured: 45.7 and 37.7)
     assert phone["evaluation"]["ua_mean"] < default["evaluation"]["ua_mean"]  # the clean-speech cost
 
 
 def test_the_phone_model_holds_up_better_on_a_phone_line() -> None:
     """The 60 files through the benchmark's narrowband line (8 kHz, 300-3400 Hz, G.711 mu-law), as the
     runtime hears a call recording. A check of the bundled files, as above (README, "Phone lines").
-    The default pair's window-mean member keeps more on the line than the single network it replaced
-    (41 of 60 against 36; cross-validated 43.2 against 42.0): a margin of 10 files would sit exactly on
-    the measured gap, where one file's int8 rounding on another CPU decides, so it is 6."""
+    The default's window-mean member keeps more on the line than the single network shipped before
+    the ensembles (40 of 60 against 36; cross-validated 43.5 against 42.0): a margin of 10 files would
+    sit near the measured gap, where one file's int8 rounding on another CPU decides, so it is 6."""
     right = _right_answers(("default", "phone"), lambda padded, speech: telephone_band(padded))
-    assert right["phone"] >= right["default"] + 6, right  # measured: 51 and 41 of 60 (noise-robust: 37)
+    assert right["phone"] >= right["default"] + 6, right  # measured: 51 and 40 of 60 (noise-robust: 37)
 
 
 def test_the_phone_model_holds_up_better_on_a_noisy_phone_line() -> None:
@@ -137,4 +140,4 @@ def test_the_phone_model_holds_up_better_on_a_noisy_phone_line() -> None:
     noisy = _white_noise_at_10_db(np.random.default_rng(0))
     right = _right_answers(("default", "noise-robust", "phone"),
                            lambda padded, speech: telephone_band(noisy(padded, speech)))
-    assert right["phone"] >= max(right["default"], right["noise-robust"]) + 6, right  # measured: phone 38; 22, 25 of 60
+    assert right["phone"] >= max(right["default"], right["noise-robust"]) + 6, right  # measured: phone 38; 25, 25 of 60
