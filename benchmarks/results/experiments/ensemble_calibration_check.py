@@ -1,9 +1,11 @@
-"""Experiment #40: is the shipped three's calibration sound on the test actors, pooled over the folds?
+"""Experiments #40 and #41: is the shipped three's calibration sound on the test actors, pooled over the
+folds, and would one temperature on the members' untempered mean do better?
 
 #36's check for an ensemble. Each fold's three members (seed 3, #39) are scored on their test actors
 as `ser-train cv` scores them, in three variants: ``raw`` (the members' untempered mean
 probability), ``members`` (each at its fitted temperature, their mean at 1) and ``shipped`` (that
-mean at the ensemble's own fitted temperature, what the file computes); per fold and pooled, the
+mean at the ensemble's own fitted temperature, what the file computes), and (#41) ``one_stage``: the
+untempered mean at one temperature fitted to it on the validation actors; per fold and pooled, the
 NLL, the Brier score, the ECE and its sampling floor (``calibration_check``).
 
 Ad hoc: it reads the fold checkpoints and the ensemble's evaluations that `ser-train cv --ensemble`
@@ -24,7 +26,7 @@ import torch
 from average_folds import CACHE, FoldData, fold_means
 from calibration_check import calibration_scores
 from emovox.train import folds as emobox
-from emovox.train.calibration import expected_calibration_error, utterance_probs
+from emovox.train.calibration import expected_calibration_error, fit_temperature, utterance_probs
 from emovox.train.corpora import LABELS, load_corpora
 from emovox.train.crossval import evaluation_cache
 from emovox.train.ensemble import combined_logits
@@ -33,7 +35,7 @@ from emovox.train.metrics import evaluate
 from emovox.train.recipe import checkpoint_key, ensemble_member, load_corpus
 
 NAMES, SEED = ("default", "noise", "window-mean"), 3
-VARIANTS = ("raw", "members", "shipped")
+VARIANTS = ("raw", "members", "shipped", "one_stage")
 
 
 def main(out: Path) -> None:
@@ -45,22 +47,27 @@ def main(out: Path) -> None:
         train_idx = recipes[0].trainable(corpus.items, emobox.split_with_validation(corpus.items, fold)[0])
         cached = json.loads(evaluation_cache(corpus, fold, recipes, train_idx, CACHE).read_text())
         f = FoldData.of(corpus, fold, recipes[0])
-        logits = []
+        logits, val_logits = [], []
         for recipe in recipes:
             backbone = new_backbone(len(LABELS), recipe.train, recipe.frontend)
             key = checkpoint_key(recipe, corpus.items, train_idx)
             backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{key}.pt"))
             logits.append(backbone_logits(backbone.eval(), f.test_logmel))
+            val_logits.append(backbone_logits(backbone, f.val_logmel))
+        untempered = [1.0] * len(logits)
+        one_stage_t = fit_temperature(combined_logits(val_logits, untempered), f.val_owner, f.val_truth)
         n = len(f.test_items)
         members_t = cached["member_temperatures"]
-        probs = {"raw": utterance_probs(combined_logits(logits, [1.0] * len(logits)), f.owner, n),
+        probs = {"raw": utterance_probs(combined_logits(logits, untempered), f.owner, n),
                  "members": utterance_probs(combined_logits(logits, members_t), f.owner, n),
-                 "shipped": utterance_probs(combined_logits(logits, members_t), f.owner, n, cached["temperature"])}
+                 "shipped": utterance_probs(combined_logits(logits, members_t), f.owner, n, cached["temperature"]),
+                 "one_stage": utterance_probs(combined_logits(logits, untempered), f.owner, n, one_stage_t)}
         # the right checkpoints, scored as `ser-train cv --ensemble` scored them
         assert evaluate(f.truth, probs["shipped"].argmax(1), LABELS)["ua"] == cached["ua"], fold
         for variant, field in (("raw", "ece_before"), ("shipped", "ece_after")):
             assert abs(expected_calibration_error(probs[variant], f.truth) - cached[field]) < 5e-3, (fold, variant)
         row = {"fold": fold, "temperature": cached["temperature"], "member_temperatures": members_t,
+               "one_stage_temperature": round(one_stage_t, 4),
                **{variant: calibration_scores(probs[variant], f.truth, fold) for variant in VARIANTS}}
         print(json.dumps(row), flush=True)
         folds.append(row)
@@ -72,7 +79,9 @@ def main(out: Path) -> None:
         "pooled": {variant: calibration_scores(np.concatenate(pooled[variant]), truth, 0) for variant in VARIANTS},
         "fold_mean": {variant: fold_means([f[variant] for f in folds], folds[0][variant]) for variant in VARIANTS},
         "shipped_nll_lower_than_members_on_folds": sum(f["shipped"]["nll"] < f["members"]["nll"] for f in folds),
-        "shipped_nll_lower_than_raw_on_folds": sum(f["shipped"]["nll"] < f["raw"]["nll"] for f in folds)}
+        "shipped_nll_lower_than_raw_on_folds": sum(f["shipped"]["nll"] < f["raw"]["nll"] for f in folds),
+        "one_stage_nll_lower_than_shipped_on_folds": sum(f["one_stage"]["nll"] < f["shipped"]["nll"] for f in folds),
+        "one_stage_temperature_mean": round(float(np.mean([f["one_stage_temperature"] for f in folds])), 4)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "ensemble_calibration_check.json").write_text(json.dumps(
         {"members": list(NAMES), "seed": SEED, "summary": summary, "folds": folds}, indent=1) + "\n")
