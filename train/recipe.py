@@ -37,12 +37,13 @@ TEACHERS = {
     "phone": replace(SHIPPED_TRAINING, phone_probability=0.3),
     "phone-noise": replace(SHIPPED_TRAINING, phone_probability=0.3, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
     "window-mean": replace(SHIPPED_TRAINING, window_mean=True),
+    "reverb": replace(SHIPPED_TRAINING, reverb_probability=0.3),
 }
-"""Recipes a model can be distilled from (``ser-train --distill-from``), by experiment: ``default``
-#10, ``noise`` #18 and ``phone-noise`` #23 (the three bundled models), ``phone`` #20 and
-``window-mean`` #24. Each trains at its own settings (25 epochs, seed 0, whatever the student's)
-on the student's files, with the student's front end; its checkpoint is the one a plain run of that
-recipe on those files would write."""
+"""Recipes a model can be distilled from (``ser-train --distill-from``) or averaged in an ensemble
+(``--ensemble``), by experiment: ``default`` #10, ``noise`` #18 and ``phone-noise`` #23 (the
+bundled models' recipes), ``phone`` #20, ``window-mean`` #24 and ``reverb`` #34. A teacher trains at
+its own settings (25 epochs, seed 0, whatever the student's) on the student's files, with the
+student's front end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
 @dataclass(frozen=True)
