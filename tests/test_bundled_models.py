@@ -49,9 +49,9 @@ def _ua_at_10_db(metadata: dict) -> float:
 
 def test_the_noise_robust_model_is_the_noise_trained_one() -> None:
     """Its metadata records the noise recipe and the trade its cross-validation measured. The
-    default holds one network of the same recipe among its three (#39), so it keeps less of the
-    gap than the clean-trained defaults before it (cross-validated at 10 dB: 47.1 against 37.7;
-    the pair before it had 32.8)."""
+    default holds one network of the same recipe among its three (#39), so the noise-robust
+    model's lead at 10 dB is smaller than it was over the clean-trained defaults before
+    (cross-validated: 47.1 against 37.7; the pair before had 32.8)."""
     default, robust = (load_model_info(name).metadata for name in ("default", "noise-robust"))
     assert sorted(m["train"]["noise_probability"] for m in default["members"]) == [0.0, 0.0, 0.3]
     assert robust["train"]["noise_probability"] == 0.3 and robust["train"]["noise_snr_db"] == [10.0, 30.0]
