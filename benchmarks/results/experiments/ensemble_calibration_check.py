@@ -30,9 +30,9 @@ from emovox.train.calibration import expected_calibration_error, fit_temperature
 from emovox.train.corpora import LABELS, load_corpora
 from emovox.train.crossval import evaluation_cache
 from emovox.train.ensemble import combined_logits
-from emovox.train.fit import backbone_logits, new_backbone
+from emovox.train.fit import backbone_logits
 from emovox.train.metrics import evaluate
-from emovox.train.recipe import checkpoint_key, ensemble_member, load_corpus
+from emovox.train.recipe import ensemble_member, load_corpus, train_on
 
 NAMES, SEED = ("default", "noise", "window-mean"), 3
 VARIANTS = ("raw", "members", "shipped", "one_stage")
@@ -47,21 +47,17 @@ def main(out: Path) -> None:
         train_idx = recipes[0].trainable(corpus.items, emobox.split_with_validation(corpus.items, fold)[0])
         cached = json.loads(evaluation_cache(corpus, fold, recipes, train_idx, CACHE).read_text())
         f = FoldData.of(corpus, fold, recipes[0])
-        logits, val_logits = [], []
-        for recipe in recipes:
-            backbone = new_backbone(len(LABELS), recipe.train, recipe.frontend)
-            key = checkpoint_key(recipe, corpus.items, train_idx)
-            backbone.load_state_dict(torch.load(CACHE / "checkpoints" / f"backbone-{key}.pt"))
-            logits.append(backbone_logits(backbone.eval(), f.test_logmel))
-            val_logits.append(backbone_logits(backbone, f.val_logmel))
-        untempered = [1.0] * len(logits)
-        one_stage_t = fit_temperature(combined_logits(val_logits, untempered), f.val_owner, f.val_truth)
+        members = [train_on(corpus, train_idx, recipe, CACHE, print) for recipe in recipes]  # cached: reloaded
+        untempered, members_t = [1.0] * len(members), cached["member_temperatures"]
+        val_mean = combined_logits([backbone_logits(m, f.val_logmel) for m in members], untempered)
+        one_stage_t = fit_temperature(val_mean, f.val_owner, f.val_truth)
+        logits = [backbone_logits(m, f.test_logmel) for m in members]
+        mean, tempered_mean = combined_logits(logits, untempered), combined_logits(logits, members_t)
         n = len(f.test_items)
-        members_t = cached["member_temperatures"]
-        probs = {"raw": utterance_probs(combined_logits(logits, untempered), f.owner, n),
-                 "members": utterance_probs(combined_logits(logits, members_t), f.owner, n),
-                 "shipped": utterance_probs(combined_logits(logits, members_t), f.owner, n, cached["temperature"]),
-                 "one_stage": utterance_probs(combined_logits(logits, untempered), f.owner, n, one_stage_t)}
+        probs = {"raw": utterance_probs(mean, f.owner, n),
+                 "members": utterance_probs(tempered_mean, f.owner, n),
+                 "shipped": utterance_probs(tempered_mean, f.owner, n, cached["temperature"]),
+                 "one_stage": utterance_probs(mean, f.owner, n, one_stage_t)}
         # the right checkpoints, scored as `ser-train cv --ensemble` scored them
         assert evaluate(f.truth, probs["shipped"].argmax(1), LABELS)["ua"] == cached["ua"], fold
         for variant, field in (("raw", "ece_before"), ("shipped", "ece_after")):

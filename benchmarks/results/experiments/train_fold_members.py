@@ -25,7 +25,7 @@ from emovox.train.recipe import ensemble_member, load_corpus, train_on
 DATA = Path("../shared/data")
 
 
-def train_member(name: str, seed: int, fold: int | str | None, threads: int = 1) -> None:
+def train_member(name: str, seed: int, fold: str | None, threads: int = 1) -> None:
     """The named recipe's checkpoint on the fold's training speakers (or on every file for `all`), keyed
     as `ser-train cv --ensemble` (or `ser-train ship --ensemble`) keys it."""
     recipe = ensemble_member(name, seed, threads=threads)
@@ -39,6 +39,4 @@ def train_member(name: str, seed: int, fold: int | str | None, threads: int = 1)
 
 if __name__ == "__main__":
     recipe_name, seed_text, *rest = sys.argv[1:]
-    fold_text = rest[0] if rest else None
-    train_member(recipe_name, int(seed_text), fold_text if fold_text in (None, "all") else int(fold_text),
-                 int(rest[1]) if len(rest) > 1 else 1)
+    train_member(recipe_name, int(seed_text), rest[0] if rest else None, int(rest[1]) if len(rest) > 1 else 1)
