@@ -82,6 +82,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--gender-balance", action="store_true",
                          help="within each class, women's and men's windows carry equal loss weight "
                               "(default: off)")
+    command.add_argument("--speaker-adversary", type=float, default=SHIPPED_TRAINING.speaker_adversary,
+                         help="speaker-adversarial training: the final strength of the reversed gradient "
+                              "from a classifier of the training speakers (default %(default)s: off)")
     command.add_argument("--window-mean", action="store_true",
                          help="subtract each window's per-band log-mel mean inside the network (default: off)")
     command.add_argument("--frame-ms", type=float, default=FrontendSpec.win_length * 1000 / FrontendSpec.sample_rate,
@@ -204,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--swa-rate takes a share of the peak rate in (0, 1] and needs --average-last-"
                                  f"epochs below --epochs, got {args.swa_rate} with {args.average_last_epochs} of "
                                  f"{args.epochs}")
+            if not 0.0 <= args.speaker_adversary <= 10.0:  # nan fails too
+                raise ValueError(f"--speaker-adversary takes a strength in 0-10, got {args.speaker_adversary}")
+            if args.speaker_adversary and args.mixup_alpha:
+                raise ValueError("--speaker-adversary does not combine with --mixup-alpha: a mixed window has "
+                                 "two speakers")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
             teachers = names_in(args.distill_from)
@@ -256,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
+                                  speaker_adversary=args.speaker_adversary,
                                   gender_balance=args.gender_balance, average_last_epochs=args.average_last_epochs,
                                   swa_rate=args.swa_rate or 0.0,
                                   distill_weight=distill_weight, distill_temperature=distill_temperature,

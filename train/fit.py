@@ -14,6 +14,7 @@ from emovox.train.calibration import softmax
 from emovox.train.model import CNNLSTM, FrontendSpec, LogMel, mel_power
 from emovox.train.phone_line import random_phone_line
 from emovox.train.room_reverb import random_room
+from emovox.train.speaker_adversary import SpeakerAdversary, ramp, speaker_indices
 
 BABBLE_TALKERS = 4
 """Windows summed into one babble noise, as many talkers as the robustness test's babble."""
@@ -98,6 +99,10 @@ class TrainSettings:
     (classic SWA): the one-cycle schedule then runs over the epochs before them, and these hold this
     constant rate, so the averaged weights differ more. 0: the one-cycle runs over all epochs and the
     average follows its decay (#30)."""
+    speaker_adversary: float = 0.0
+    """Speaker-adversarial training (``speaker_adversary.py``): the strength, reached by the end of
+    training on DANN's ramp, of the reversed gradient from a classifier of the training speakers on
+    the pooled embedding, so the backbone learns less of what identifies a voice (0: off)."""
     seed: int = 0
     threads: int = 2
     """CPU threads for training: how a run uses the machine, not what it learns (left out of the
@@ -349,7 +354,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                    frontend: FrontendSpec, log: Callable[[str], None] = print,
                    corpus_ids: np.ndarray | None = None, corpus_names: list[str] | None = None,
                    device: str = "cpu", network: dict | None = None,
-                   teacher_probs: np.ndarray | None = None, genders: np.ndarray | None = None) -> CNNLSTM:
+                   teacher_probs: np.ndarray | None = None, genders: np.ndarray | None = None,
+                   speakers: np.ndarray | None = None) -> CNNLSTM:
     """Train on [n, n_mels, frames] log-mels (float16 ok) with one label per window.
 
     ``corpus_ids`` [n], each window's corpus (an index into ``corpus_names``): needed only when
@@ -362,6 +368,8 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     ``teacher_probs`` [n, classes]: the teachers' softened probabilities of each window, needed
     when ``settings.distill_weight`` is set (``teacher_probabilities``). ``genders`` [n]: each
     window's speaker, 0 female, 1 male, -1 unknown; needed for ``settings.gender_balance``.
+    ``speakers`` [n]: each window's speaker (any labels that tell speakers apart); needed for
+    ``settings.speaker_adversary``.
     Returns the model on the CPU."""
     per_corpus = settings.class_balance == "per_corpus"
     if (per_corpus or settings.mask_absent_labels) and corpus_ids is None:
@@ -378,6 +386,10 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     if settings.swa_rate and not (0 < settings.swa_rate <= 1 and 0 < settings.average_last_epochs < settings.epochs):
         raise ValueError("swa_rate takes a share of the peak rate in (0, 1], and averaged epochs after at least "
                          "one epoch of the one-cycle schedule")
+    if settings.speaker_adversary and (speakers is None or len(speakers) != len(logmel)):
+        raise ValueError("speaker_adversary needs each training window's speaker")
+    if settings.speaker_adversary and settings.mixup_alpha:
+        raise ValueError("the speaker adversary does not combine with mixup: a mixed window has two speakers")
     if settings.distill_weight and (settings.mixup_alpha or settings.mask_absent_labels):
         raise ValueError("distillation does not combine with mixup or the corpus label mask: the teachers' "
                          "targets span every class, unmixed")
@@ -389,8 +401,13 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     white = white_noise_power(frontend, logmel.shape[2], settings.seed) if settings.noise_probability else None
     labels = torch.from_numpy(targets.astype(np.int64))
     steps_per_epoch = (len(features) + settings.batch_size - 1) // settings.batch_size
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
+    adversary, speaker_ids = None, None
+    if settings.speaker_adversary:
+        speaker_ids, n_speakers = speaker_indices(speakers)
+        speaker_ids = torch.from_numpy(speaker_ids).to(device)
+        adversary = SpeakerAdversary(model.head.in_features, n_speakers).to(device)
+    trained = [*model.parameters(), *(adversary.parameters() if adversary is not None else ())]
+    optimizer = torch.optim.AdamW(trained, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     average_from = settings.epochs - settings.average_last_epochs  # the first averaged epoch
     cycle_epochs = average_from if settings.swa_rate else settings.epochs
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate,
@@ -411,6 +428,7 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
     soft = torch.from_numpy(teacher_probs).to(device) if settings.distill_weight else None
     averaged = torch.optim.swa_utils.AveragedModel(model) if settings.average_last_epochs else None
     for epoch in range(settings.epochs):
+        strength = settings.speaker_adversary * ramp(epoch / settings.epochs)
         if epoch == cycle_epochs:  # classic SWA: a constant rate over the averaged epochs
             for group in optimizer.param_groups:
                 group["lr"] = settings.swa_rate * settings.learning_rate
@@ -421,13 +439,16 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             index = index.to(device)
             if settings.mixup_alpha:  # off: no random draws, as in augmented_batch
                 loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)
-            elif settings.distill_weight:
-                logits = model(batch)
-                distill = distillation_loss(logits, soft[index], loss_fn.weights(index),
-                                            settings.distill_temperature)
-                loss = (1 - settings.distill_weight) * loss_fn(logits, index) + settings.distill_weight * distill
             else:
-                loss = loss_fn(model(batch), index)
+                embedding = model.embed(batch)
+                logits = model.classify(embedding)
+                loss = loss_fn(logits, index)
+                if settings.distill_weight:
+                    distill = distillation_loss(logits, soft[index], loss_fn.weights(index),
+                                                settings.distill_temperature)
+                    loss = (1 - settings.distill_weight) * loss + settings.distill_weight * distill
+                if adversary is not None:
+                    loss = loss + adversary(embedding, speaker_ids[index], strength)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

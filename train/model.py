@@ -128,7 +128,8 @@ class CNNLSTM(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, n_classes)
 
-    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+    def embed(self, logmel: torch.Tensor) -> torch.Tensor:
+        """The attention-pooled LSTM state [B, 2 * hidden] that the head classifies."""
         if self.window_mean:
             logmel = subtract_window_mean(logmel, self.log_floor)
         x = self.convs(self.input_norm(logmel)[:, None])  # B, C, F, T
@@ -136,8 +137,13 @@ class CNNLSTM(nn.Module):
         x = x.permute(0, 3, 1, 2).reshape(b, t, c * f)
         h, _ = self.lstm(x)
         weights = torch.softmax(self.attention(h), dim=1)
-        pooled = (weights * h).sum(dim=1)
-        return self.head(self.dropout(pooled))
+        return (weights * h).sum(dim=1)
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(embedding))
+
+    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(logmel))
 
 
 class EmotionModel(nn.Module):

@@ -38,12 +38,13 @@ TEACHERS = {
     "phone-noise": replace(SHIPPED_TRAINING, phone_probability=0.3, noise_probability=0.3, noise_snr_db=(10.0, 30.0)),
     "window-mean": replace(SHIPPED_TRAINING, window_mean=True),
     "reverb": replace(SHIPPED_TRAINING, reverb_probability=0.3),
+    "speaker-adversary": replace(SHIPPED_TRAINING, speaker_adversary=0.5),
 }
 """Recipes a model can be distilled from (``ser-train --distill-from``) or averaged in an ensemble
 (``--ensemble``), by experiment: ``default`` #10, ``noise`` #18 and ``phone-noise`` #23 (the
-bundled models' recipes), ``phone`` #20, ``window-mean`` #24 and ``reverb`` #34. A teacher trains at
-its own settings (25 epochs, seed 0, whatever the student's) on the student's files, with the
-student's front end; its checkpoint is the one a plain run of that recipe on those files would write."""
+bundled models' recipes), ``phone`` #20, ``window-mean`` #24, ``reverb`` #34 and
+``speaker-adversary`` #43. A teacher trains at its own settings (25 epochs, seed 0, whatever the
+student's) on the student's files, with the student's front end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,16 @@ TRAINING_CODE = ("fit.py", "model.py", "phone_line.py")
 ROOM_CODE = "room_reverb.py"
 """Part of the identity of a checkpoint whose recipe (or a teacher's) trains in emulated rooms only,
 so that the keys of every recipe trained before rooms existed stay as they were."""
+ADVERSARY_CODE = "speaker_adversary.py"
+"""Likewise, for a recipe (or a teacher) trained against a speaker adversary."""
 
 
 def training_code(recipe: Recipe) -> tuple[str, ...]:
     """The modules whose bytes a checkpoint of ``recipe`` depends on."""
-    rooms = any(train.reverb_probability for train in (recipe.train, *recipe.teachers))
-    return TRAINING_CODE + ((ROOM_CODE,) if rooms else ())
+    trainings = (recipe.train, *recipe.teachers)
+    rooms = any(train.reverb_probability for train in trainings)
+    adversary = any(train.speaker_adversary for train in trainings)
+    return TRAINING_CODE + ((ROOM_CODE,) if rooms else ()) + ((ADVERSARY_CODE,) if adversary else ())
 
 
 def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
@@ -139,6 +144,11 @@ def window_genders(corpus: Corpus, selected: list[int], owner: np.ndarray) -> np
     return np.array([code.get(corpus.items[i].gender, -1) for i in selected], dtype=np.int8)[owner]
 
 
+def window_speakers(corpus: Corpus, selected: list[int], owner: np.ndarray) -> np.ndarray:
+    """Each window's speaker as "corpus/speaker" (speaker names are only unique within a corpus)."""
+    return np.array([f"{corpus.items[i].corpus}/{corpus.items[i].speaker}" for i in selected])[owner]
+
+
 def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
     """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
     checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{checkpoint_key(recipe, corpus.items, selected)}.pt"
@@ -158,7 +168,8 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         + (f", distilled from {len(teachers)} teachers" if teachers else ""))
     corpus_ids, names = window_corpora(corpus, selected, owner)
     model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids, names,
-                           teacher_probs=soft, genders=window_genders(corpus, selected, owner))
+                           teacher_probs=soft, genders=window_genders(corpus, selected, owner),
+                           speakers=window_speakers(corpus, selected, owner))
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
     return model
