@@ -126,9 +126,9 @@ def test_ship_an_ensemble_end_to_end(tmp_path: Path, three_utterances: Recording
     assert metadata["sizes_bytes"]["int8"] < 1_000_000 and metadata["shipped_parity"]["same_top1"] >= 0.75
     model = shipped_model(metadata, out / "pair.pt")  # the saved weights load into the graph the metadata describes
     windows = _voiced_windows(3)
-    with torch.no_grad():
+    with torch.no_grad():  # to 1e-4: the file's exact DFT against training's float16-rounded basis
         np.testing.assert_allclose(_run(out / "pair.fp32.onnx", windows), model(torch.from_numpy(windows)).numpy(),
-                                   atol=1e-5)
+                                   atol=1e-4)
     events_file = tmp_path / "events.jsonl"
     result = run_ser_live("--file", str(three_utterances.path), "--fast", "--no-dashboard",
                           "--model", str(out / "pair.int8.onnx"), "--json", str(events_file))

@@ -45,9 +45,9 @@ def mel_filterbank(spec: FrontendSpec) -> np.ndarray:
 def dft_basis(spec: FrontendSpec) -> np.ndarray:
     """Hann-windowed real DFT as conv kernels: rows are cos then sin, fp16-rounded.
 
-    The basis is rounded to float16 because the exported file computes it that way
-    (``export.generate_dft_at_load``; files once stored it so, to stay under 1 MB): the
-    same numbers at 25 ms frames, all but about one entry in 10^4 at other lengths.
+    The basis is rounded to float16 because files once stored it so, to stay under 1 MB: the
+    features every model here was trained on. Exported files compute the exact DFT in two stages
+    instead (``factored_frontend``), a few thousandths away in log-mel.
     """
     n = np.arange(spec.win_length)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * n / spec.win_length)

@@ -17,6 +17,7 @@ from emovox.train import folds as emobox
 from emovox.train.corpora import LABELS, Utterance, read_audio
 from emovox.train.ensemble import ensemble_model
 from emovox.train.export import ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
+from emovox.train.factored_frontend import DESCRIPTION as FRONTEND_GRAPH
 from emovox.train.features import DEFAULT_CACHE, cached_logmels, utterance_windows
 from emovox.train.fit import TrainSettings, new_backbone, per_utterance, teacher_probabilities, train_backbone
 from emovox.train.metrics import evaluate
@@ -312,7 +313,7 @@ def ship(corpus: Corpus, recipes: Sequence[Recipe], evaluation: dict, out_dir: P
         "input": "audio: float32[batch, window_samples], raw 16 kHz mono waveform",
         **graph,  # what the file outputs, its temperatures and its training settings
         "ort_disabled_optimizers": ORT_DISABLED_OPTIMIZERS,
-        "frontend": asdict(recipe.frontend), "vad": asdict(recipe.vad),
+        "frontend": asdict(recipe.frontend), "frontend_graph": FRONTEND_GRAPH, "vad": asdict(recipe.vad),
         "teachers": [asdict(settings) for settings in recipe.teachers],
         "quantization": "static QDQ int8 Conv except the first (per-channel weights, MinMax-calibrated on "
                         f"{recipe.calibration_files} training files), dynamic int8 LSTM/MatMul/Gemm, "
