@@ -38,7 +38,7 @@ ORT_DISABLED_OPTIMIZERS = ["QDQPropagationTransformer"]
 def export_fp32(model: EmotionModel, path: Path, window_samples: int) -> None:
     """TorchScript-based export: it maps nn.LSTM onto the ONNX LSTM op, which ORT
     can quantize dynamically (the dynamo exporter unrolls it into loops). The front end is then
-    swapped for the two-stage DFT (``factored_frontend``): the same features at a fifth of the cost."""
+    swapped for the two-stage DFT (``factored_frontend``): the same DFT at a fifth of the multiply-adds."""
     model = model.eval()
     example = torch.zeros(1, window_samples)
     torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17,
