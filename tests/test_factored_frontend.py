@@ -29,14 +29,16 @@ def _speech_and_noise() -> np.ndarray:
     return np.stack([audio[8000:48000], quiet_start, noise]).astype(np.float32)
 
 
-def _run_front_end(spec: FrontendSpec, windows: np.ndarray) -> np.ndarray:
+def _run_front_end(spec: FrontendSpec, windows: np.ndarray, outputs: tuple[str, ...] = (OUTPUT,)) -> list[np.ndarray]:
+    """The front end alone, run in ONNX Runtime: its log-mel, or the named tensors inside it."""
     nodes, constants = factored_log_mel(spec, WINDOW, INPUT_NAME)
     graph = onnx.helper.make_graph(
         nodes, "front_end", [onnx.helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, ["batch", WINDOW])],
-        [onnx.helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, None)], initializer=constants)
+        [onnx.helper.make_empty_tensor_value_info(name) for name in outputs],
+        initializer=constants)
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, {INPUT_NAME: windows})[0]
+    return session.run(None, {INPUT_NAME: windows})
 
 
 def _exact_log_mel(spec: FrontendSpec, wave: np.ndarray) -> np.ndarray:
@@ -61,7 +63,7 @@ def test_the_factoring_suits_each_frame_length() -> None:
 def test_it_computes_the_exact_log_mel_and_training_s_within_its_rounding(win_length: int) -> None:
     spec = FrontendSpec(win_length=win_length)
     windows = _speech_and_noise()
-    ours = _run_front_end(spec, windows)
+    (ours,) = _run_front_end(spec, windows)
     with torch.no_grad():
         training = LogMel(spec)(torch.from_numpy(windows)).numpy()
     exact = np.stack([_exact_log_mel(spec, w) for w in windows])
@@ -71,6 +73,21 @@ def test_it_computes_the_exact_log_mel_and_training_s_within_its_rounding(win_le
     # quietest bands of a frame (measured over 40 RAVDESS files: median 0.003, worst 0.035)
     assert np.median(np.abs(training - exact)) < 1e-3 and np.abs(training - exact).max() < 0.1
     assert np.abs(ours - training).max() < 0.1
+
+
+@pytest.mark.parametrize("win_length", FRAMES)
+def test_the_tables_built_at_load_are_numpy_s(win_length: int) -> None:
+    spec = FrontendSpec(win_length=win_length)
+    n1, n2 = factor_pair(spec.n_fft, spec.hop_length)
+    cos, sin, rows = _run_front_end(spec, _speech_and_noise(), tuple(PREFIX + name for name in
+                                                                     ("second_cos", "second_sin", "frame_rows")))
+    k1, column, k2 = np.ogrid[:n1, :n2, :cos.shape[2]]
+    phase = 2 * np.pi * (((k1 + n1 * k2) * column) % spec.n_fft) / spec.n_fft
+    for built, exact in ((cos, np.cos(phase)), (sin, np.sin(phase))):
+        assert built.dtype == np.float32 and built.shape == exact.shape
+        assert np.all(np.abs(built - exact.astype(np.float32)) <= np.spacing(np.float32(1)))  # one rounding
+    frame_starts = np.arange(spec.n_frames(WINDOW)) * spec.hop_length
+    np.testing.assert_array_equal(rows * n2, frame_starts[None, :] + n2 * np.arange(n1)[:, None])
 
 
 @pytest.mark.parametrize("win_length", FRAMES)
@@ -97,7 +114,7 @@ def test_onnx_runtime_builds_the_rearranged_tables_once_at_load(tmp_path: Path) 
     options.optimized_model_filepath = str(tmp_path / "as_loaded.onnx")
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     loaded = {node.output[0] for node in onnx.load(str(tmp_path / "as_loaded.onnx")).graph.node}
-    built = {PREFIX + name for name in ("second", "window_grid", "mel_reordered")}
+    built = {PREFIX + name for name in ("second_sin", "frame_rows", "second", "window_grid", "mel_reordered")}
     assert not loaded & built  # folded into constants: no cost per window
     assert OUTPUT in loaded
 

@@ -41,10 +41,10 @@ def factor_pair(n_fft: int, hop: int) -> tuple[int, int]:
 def factored_log_mel(spec: FrontendSpec, window_samples: int,
                      input_name: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Nodes computing ``model.LogMel`` from ``input_name`` (float32 [batch, window_samples]) into
-    ``OUTPUT`` ([batch, n_mels, frames]), and the constants they read. Tables that are rearranged
-    copies of smaller ones (the second stage's matrix from its cosines and sines, the window repeated
-    for every frame, the mel filters with their columns in (k1, k2) order) are built by nodes that
-    ONNX Runtime folds once at load, so the file stores each table once."""
+    ``OUTPUT`` ([batch, n_mels, frames]), and the constants they read. The larger tables (the second
+    stage's twiddles and its matrix, the frames' rows, the window repeated for every frame, the mel
+    filters with their columns in (k1, k2) order) are built by nodes that ONNX Runtime folds once at
+    load, so the file stores the mel filters (51 kB) and 7 kB besides."""
     n_fft, hop = spec.n_fft, spec.hop_length
     n1, n2 = factor_pair(n_fft, hop)
     frames, rows = spec.n_frames(window_samples), window_samples // n2
@@ -60,11 +60,14 @@ def factored_log_mel(spec: FrontendSpec, window_samples: int,
     const("window", (0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)).reshape(n1, 1, n2).astype(np.float32))
     first = 2 * np.pi * (np.outer(np.arange(n1), np.arange(n1)) % n1) / n1
     const("first", np.concatenate([np.cos(first), -np.sin(first)]).astype(np.float32))  # real rows, then imaginary
-    k1, col, k2 = np.ogrid[:n1, :n2, :n_k2]
-    second = 2 * np.pi * (((k1 + n1 * k2) * col) % n_fft) / n_fft  # [n1, n2, n_k2]
-    const("second_cos", np.cos(second).astype(np.float32))
-    const("second_sin", np.sin(second).astype(np.float32))
-    const("frame_rows", (np.arange(n1)[:, None] + (hop // n2) * np.arange(frames)[None, :]).astype(np.int32))
+    const("k1", np.arange(n1).reshape(n1, 1, 1))
+    const("column", np.arange(n2).reshape(1, n2, 1))
+    const("n1_k2", n1 * np.arange(n_k2).reshape(1, 1, n_k2))
+    const("n_fft", np.array(n_fft, np.int64))
+    const("radians_per_step", np.array(2 * np.pi / n_fft, np.float64))
+    const("quarter_turn", np.array(np.pi / 2, np.float64))
+    const("row_in_frame", np.arange(n1).reshape(n1, 1))
+    const("frame_first_row", (hop // n2) * np.arange(frames).reshape(1, frames))
     const("mel", mel_filterbank(spec))
     const("mel_pad", np.array([0, 0, 0, n1 * n_k2 - spec.n_bins], np.int64))
     const("mel_grid", np.array([spec.n_mels, n_k2, n1], np.int64))
@@ -86,7 +89,21 @@ def factored_log_mel(spec: FrontendSpec, window_samples: int,
                                       name=PREFIX + output.removeprefix(PREFIX), **attrs))
         return nodes[-1].output[0]
 
-    # folded at load. The second stage's matrix maps [Re Z, Im Z] to [Re X, Im X] (e^{-i phi} = cos - i sin)
+    # folded at load. The second stage's twiddles: the phase index (k1 + n1 k2) * column reduced mod
+    # n_fft in integers, so the float64 phase is one rounding away; cosines are sines a quarter turn
+    # on (ONNX Runtime's CPU had no float64 Cos before 1.29); each rounded once to float32.
+    node("Add", ["k1", "n1_k2"], "bin")
+    node("Mul", ["bin", "column"], "bin_times_column")
+    node("Mod", ["bin_times_column", "n_fft"], "phase_index")
+    node("Cast", ["phase_index"], "phase_steps", to=onnx.TensorProto.DOUBLE)
+    node("Mul", ["phase_steps", "radians_per_step"], "phase")
+    node("Add", ["phase", "quarter_turn"], "phase_plus_quarter")
+    node("Sin", ["phase"], "sin64")
+    node("Sin", ["phase_plus_quarter"], "cos64")
+    node("Cast", ["sin64"], "second_sin", to=onnx.TensorProto.FLOAT)
+    node("Cast", ["cos64"], "second_cos", to=onnx.TensorProto.FLOAT)
+    node("Add", ["row_in_frame", "frame_first_row"], "frame_rows")  # [n1, frames]: each frame's rows
+    # The second stage's matrix maps [Re Z, Im Z] to [Re X, Im X] (e^{-i phi} = cos - i sin)
     node("Neg", ["second_sin"], "second_minus_sin")
     node("Concat", ["second_cos", "second_minus_sin"], "second_from_re", axis=2)
     node("Concat", ["second_sin", "second_cos"], "second_from_im", axis=2)
