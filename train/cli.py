@@ -27,6 +27,8 @@ MAX_DISTILL_TEMPERATURE = 20.0
 """Beyond it every teacher's softened probabilities are all but uniform: nothing left to learn."""
 MAX_FRAME_SAMPLES = 1024
 """64 ms: beyond it a frame blurs the pitch movements it was lengthened to resolve."""
+MAX_TIME_SHIFT_S = 1.25
+"""Half a 2.5 s window: a window moved further would be mostly silence."""
 
 
 def _common_arguments(command: argparse.ArgumentParser) -> None:
@@ -56,6 +58,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--reverb-probability", type=float, default=SHIPPED_TRAINING.reverb_probability,
                          help="share of training windows put in an emulated reverberant room "
                               "(default %(default)s: off)")
+    command.add_argument("--time-shift", type=float, default=SHIPPED_TRAINING.time_shift_s, metavar="S",
+                         help="move each training window later or earlier by up to S seconds, the frames it "
+                              "leaves silent (default %(default)s: off)")
     command.add_argument("--pitch-shift-semitones", type=float, default=SHIPPED_TRAINING.pitch_shift_semitones,
                          help="shift each training window's spectrum by up to +-N semitones "
                               "(default %(default)s: off)")
@@ -184,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             snr_range = _snr_range(args.noise_snr_db)
             if not 0.0 <= args.pitch_shift_semitones <= 12.0:
                 raise ValueError(f"--pitch-shift-semitones takes 0-12, got {args.pitch_shift_semitones}")
+            if not 0.0 <= args.time_shift <= MAX_TIME_SHIFT_S:
+                raise ValueError(f"--time-shift takes 0-{MAX_TIME_SHIFT_S:g} seconds, got {args.time_shift:g}")
             if not 0.0 <= args.tempo_change < 1.0:
                 raise ValueError(f"--tempo-change takes a share in [0, 1), got {args.tempo_change}")
             if not 0.0 <= args.speed_change < 1.0:
@@ -258,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed,
                                   noise_probability=args.noise_probability, noise_snr_db=snr_range,
                                   phone_probability=args.phone_probability,
-                                  reverb_probability=args.reverb_probability,
+                                  reverb_probability=args.reverb_probability, time_shift_s=args.time_shift,
                                   pitch_shift_semitones=args.pitch_shift_semitones,
                                   tempo_change=args.tempo_change, speed_change=args.speed_change,
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,

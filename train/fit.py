@@ -103,6 +103,9 @@ class TrainSettings:
     """Speaker-adversarial training (``speaker_adversary.py``): the strength, reached by the end of
     training on DANN's ramp, of the reversed gradient from a classifier of the training speakers on
     the pooled embedding, so the backbone learns less of what identifies a voice (0: off)."""
+    time_shift_s: float = 0.0
+    """Time shift: each training window moved later or earlier by up to this many seconds (whole
+    frames, drawn uniformly), the frames it leaves at digital silence (``random_time_shift``; 0: off)."""
     seed: int = 0
     threads: int = 2
     """CPU threads for training: how a run uses the machine, not what it learns (left out of the
@@ -164,6 +167,21 @@ def random_warp(batch: torch.Tensor, settings: TrainSettings, generator: torch.G
     speed = (1 + (torch.rand(b, generator=generator) * 2 - 1) * settings.speed_change
              if settings.speed_change else torch.ones(b))  # off: no draw, so #11 trains as before
     return warp_logmel(batch, 2 ** (semitones / 12) * speed, tempo * speed, frontend)
+
+
+def random_time_shift(batch: torch.Tensor, max_seconds: float, generator: torch.Generator,
+                      frontend: FrontendSpec) -> torch.Tensor:
+    """Each window moved in time by a whole number of frames drawn uniformly within +-``max_seconds``,
+    the frames it leaves at the log floor (digital silence, as the runtime pads a short utterance's
+    window). The cached windows sit where the windowing put them, every epoch; at run time the VAD's
+    onsets and the 1 s hop place speech anywhere in a window."""
+    b, _, frames = batch.shape
+    limit = round(max_seconds * frontend.sample_rate / frontend.hop_length)
+    shifts = torch.randint(-limit, limit + 1, (b, 1), generator=generator)
+    source = torch.arange(frames)[None, :] - shifts  # frame t shows what was at frame t - shift
+    inside = ((source >= 0) & (source < frames))[:, None, :]
+    moved = batch.gather(2, source.clamp(0, frames - 1)[:, None, :].expand_as(batch))
+    return torch.where(inside, moved, torch.full_like(batch, float(np.log(frontend.log_floor))))
 
 
 def white_noise_power(frontend: FrontendSpec, frames: int, seed: int) -> torch.Tensor:
@@ -257,9 +275,12 @@ def teacher_probabilities(teachers: list[nn.Module], logmel: np.ndarray, tempera
 
 def augmented_batch(windows: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
                     white: torch.Tensor | None, frontend: FrontendSpec) -> torch.Tensor:
-    """One batch of training windows as the network sees it: warped, reverberant, noisy, phone-lined, masked,
-    as ``settings`` asks. Each step that is off draws nothing, so the v1 recipe trains as before."""
+    """One batch of training windows as the network sees it: shifted, warped, reverberant, noisy,
+    phone-lined, masked, as ``settings`` asks. Each step that is off draws nothing, so the v1 recipe
+    trains as before."""
     batch = windows.float()
+    if settings.time_shift_s:
+        batch = random_time_shift(batch, settings.time_shift_s, generator, frontend)
     if settings.pitch_shift_semitones or settings.tempo_change or settings.speed_change:
         batch = random_warp(batch, settings, generator, frontend)
     if settings.reverb_probability:

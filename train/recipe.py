@@ -40,11 +40,12 @@ TEACHERS = {
     "window-mean": replace(SHIPPED_TRAINING, window_mean=True),
     "reverb": replace(SHIPPED_TRAINING, reverb_probability=0.3),
     "speaker-adversary": replace(SHIPPED_TRAINING, speaker_adversary=0.5),
+    "time-shift": replace(SHIPPED_TRAINING, time_shift_s=0.5),
 }
 """Recipes a model can be distilled from (``ser-train --distill-from``) or averaged in an ensemble
 (``--ensemble``), by experiment: ``default`` #10, ``noise`` #18 and ``phone-noise`` #23 (the
-bundled models' recipes), ``phone`` #20, ``window-mean`` #24, ``reverb`` #34 and
-``speaker-adversary`` #43. A teacher trains at its own settings (25 epochs, seed 0, whatever the
+bundled models' recipes), ``phone`` #20, ``window-mean`` #24, ``reverb`` #34,
+``speaker-adversary`` #43 and ``time-shift`` #44. A teacher trains at its own settings (25 epochs, seed 0, whatever the
 student's) on the student's files, with the student's front end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
