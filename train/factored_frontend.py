@@ -143,7 +143,7 @@ def factored_log_mel(spec: FrontendSpec, window_samples: int,
 
 
 def front_end_of(path: Path) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """An exported file's front end: its ``/frontend/`` nodes and the constants only they read."""
+    """An exported file's front end: its ``/frontend/`` nodes and the constants they read."""
     graph = onnx.load(str(path)).graph
     nodes = [node for node in graph.node if node.name.startswith(PREFIX)]
     read = {name for node in nodes for name in node.input}
@@ -169,6 +169,9 @@ def put_front_end(path: Path, nodes: list[onnx.NodeProto], initializers: list[on
     stale = [init for init in graph.initializer if init.name not in still_read]
     for init in stale:
         graph.initializer.remove(init)
+    clash = {init.name for init in graph.initializer} & {init.name for init in initializers}
+    if clash:
+        raise ValueError(f"{path}: the network already holds constants named {sorted(clash)}")
     for info in [info for info in graph.value_info if info.name in produced]:
         graph.value_info.remove(info)
     del graph.node[:]
