@@ -79,9 +79,14 @@ def compare(factored: Path, conv: Path, windows: np.ndarray, owner: np.ndarray, 
             "mean_abs_prob_diff_files": round(float(moved.mean()), 5)}
 
 
+def fp32_beside(int8: Path) -> Path:
+    """The fp32 file ``ser-train ship`` writes beside an int8 one (bundled for the default only)."""
+    return int8.with_name(int8.name.replace(".int8.", ".fp32."))
+
+
 def refresh_metadata(int8: Path, shipped_parity: dict) -> None:
     """The new parity and sizes in the metadata of ``int8`` and of its fp32 file, where there is one."""
-    fp32 = int8.with_name(int8.name.replace(".int8.", ".fp32."))
+    fp32 = fp32_beside(int8)
     for path in [p for p in (int8, fp32) if p.exists()]:
         meta = json.loads(metadata_path(path).read_text())
         meta["shipped_parity"], meta["frontend_graph"] = shipped_parity, FRONTEND_GRAPH
@@ -97,7 +102,7 @@ def main(out: Path) -> None:
     fold_files = [u for u in items if u.speaker in emobox.test_speakers(1)]
     timing_windows = speech_windows(RAVDESS, 40)
     files = {name: bundled_model_path(name) for name in BUNDLED_MODELS}
-    files["default fp32"] = bundled_model_path("default").with_name("emotion_cnn_lstm.fp32.onnx")
+    files["default fp32"] = fp32_beside(bundled_model_path("default"))
     results = {}
     for name, path in files.items():
         meta = json.loads(metadata_path(path).read_text())
