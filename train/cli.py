@@ -90,6 +90,9 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--speaker-adversary", type=float, default=SHIPPED_TRAINING.speaker_adversary,
                          help="speaker-adversarial training: the final strength of the reversed gradient "
                               "from a classifier of the training speakers (default %(default)s: off)")
+    command.add_argument("--corpus-heads", action="store_true",
+                         help="per-corpus output heads: each corpus's windows add an offset head of their own "
+                              "to the shared one; the model keeps RAVDESS's (default: off)")
     command.add_argument("--window-mean", action="store_true",
                          help="subtract each window's per-band log-mel mean inside the network (default: off)")
     command.add_argument("--frame-ms", type=float, default=FrontendSpec.win_length * 1000 / FrontendSpec.sample_rate,
@@ -219,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.speaker_adversary and args.mixup_alpha:
                 raise ValueError("--speaker-adversary does not combine with --mixup-alpha: a mixed window has "
                                  "two speakers")
+            if args.corpus_heads and "ravdess" not in names:
+                raise ValueError("--corpus-heads keeps RAVDESS's head, so --corpora must include ravdess")
+            for flag in ("mixup_alpha", "average_last_epochs"):
+                if args.corpus_heads and getattr(args, flag):
+                    raise ValueError(f"--corpus-heads does not combine with --{flag.replace('_', '-')}")
             if args.mixup_alpha < 0:
                 raise ValueError(f"--mixup-alpha is a Beta parameter (>= 0), got {args.mixup_alpha}")
             teachers = names_in(args.distill_from)
@@ -271,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,
-                                  speaker_adversary=args.speaker_adversary,
+                                  speaker_adversary=args.speaker_adversary, corpus_heads=args.corpus_heads,
                                   gender_balance=args.gender_balance, average_last_epochs=args.average_last_epochs,
                                   swa_rate=args.swa_rate or 0.0,
                                   distill_weight=distill_weight, distill_temperature=distill_temperature,

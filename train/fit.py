@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from emovox.train.calibration import softmax
+from emovox.train.corpus_heads import KEPT_CORPUS, CorpusOffsets, kept_corpus_index
 from emovox.train.model import CNNLSTM, FrontendSpec, LogMel, mel_power
 from emovox.train.phone_line import random_phone_line
 from emovox.train.room_reverb import random_room
@@ -106,6 +107,11 @@ class TrainSettings:
     time_shift_s: float = 0.0
     """Time shift: each training window moved later or earlier by up to this many seconds (whole
     frames, drawn uniformly), the frames it leaves at digital silence (``random_time_shift``; 0: off)."""
+    corpus_heads: bool = False
+    """Per-corpus output heads (``corpus_heads.py``): each training window's logits are the shared
+    head's plus an offset head of its own corpus, and the network returned classifies with the shared
+    head plus RAVDESS's offset, folded into one layer; what one corpus alone means stays in its offset
+    (False: one head for every corpus, as in the v1 recipe)."""
     seed: int = 0
     threads: int = 2
     """CPU threads for training: how a run uses the machine, not what it learns (left out of the
@@ -411,6 +417,12 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
         raise ValueError("speaker_adversary needs each training window's speaker")
     if settings.speaker_adversary and settings.mixup_alpha:
         raise ValueError("the speaker adversary does not combine with mixup: a mixed window has two speakers")
+    if settings.corpus_heads and (corpus_ids is None or len(corpus_ids) != len(logmel)):
+        raise ValueError("corpus_heads needs each training window's corpus")
+    kept_corpus = kept_corpus_index(corpus_names) if settings.corpus_heads else None
+    if settings.corpus_heads and (settings.mixup_alpha or settings.average_last_epochs):
+        raise ValueError("the corpus heads do not combine with mixup (a mixed window has two corpora) or weight "
+                         "averaging (the averaged head would miss the folded offset)")
     if settings.distill_weight and (settings.mixup_alpha or settings.mask_absent_labels):
         raise ValueError("distillation does not combine with mixup or the corpus label mask: the teachers' "
                          "targets span every class, unmixed")
@@ -427,7 +439,12 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
         speaker_ids, n_speakers = speaker_indices(speakers)
         speaker_ids = torch.from_numpy(speaker_ids).to(device)
         adversary = SpeakerAdversary(model.head.in_features, n_speakers).to(device)
-    trained = [*model.parameters(), *(adversary.parameters() if adversary is not None else ())]
+    offsets, window_corpus = None, None
+    if settings.corpus_heads:
+        window_corpus = torch.from_numpy(corpus_ids.astype(np.int64)).to(device)
+        offsets = CorpusOffsets(model.head.in_features, n_classes, len(corpus_names)).to(device)
+    trained = [*model.parameters(), *(adversary.parameters() if adversary is not None else ()),
+               *(offsets.parameters() if offsets is not None else ())]
     optimizer = torch.optim.AdamW(trained, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     average_from = settings.epochs - settings.average_last_epochs  # the first averaged epoch
     cycle_epochs = average_from if settings.swa_rate else settings.epochs
@@ -462,7 +479,11 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
                 loss = mixup_loss(model, batch, index, loss_fn, settings.mixup_alpha, generator)
             else:
                 embedding = model.embed(batch)
-                logits = model.classify(embedding)
+                if offsets is None:
+                    logits = model.classify(embedding)
+                else:  # classify's dropout, once, for the shared head and the offset alike
+                    dropped = model.dropout(embedding)
+                    logits = model.head(dropped) + offsets(dropped, window_corpus[index])
                 loss = loss_fn(logits, index)
                 if settings.distill_weight:
                     distill = distillation_loss(logits, soft[index], loss_fn.weights(index),
@@ -480,6 +501,9 @@ def train_backbone(logmel: np.ndarray, targets: np.ndarray, n_classes: int, sett
             averaged.update_parameters(model)
         log(f"epoch {epoch + 1}/{settings.epochs}: loss {total / steps_per_epoch:.3f} "
             f"({time.monotonic() - began:.0f} s)")
+    if offsets is not None:
+        offsets.fold_into(model.head, kept_corpus)
+        log(f"the {KEPT_CORPUS} offset folded into the shared head")
     if averaged is not None:
         model = averaged.module
         batches = (augmented_batch(features[index], settings, generator, white, frontend).to(device)

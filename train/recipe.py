@@ -41,11 +41,12 @@ TEACHERS = {
     "reverb": replace(SHIPPED_TRAINING, reverb_probability=0.3),
     "speaker-adversary": replace(SHIPPED_TRAINING, speaker_adversary=0.5),
     "time-shift": replace(SHIPPED_TRAINING, time_shift_s=0.5),
+    "corpus-heads": replace(SHIPPED_TRAINING, corpus_heads=True),
 }
 """Recipes a model can be distilled from (``ser-train --distill-from``) or averaged in an ensemble
 (``--ensemble``), by experiment: ``default`` #10, ``noise`` #18 and ``phone-noise`` #23 (the
 bundled models' recipes), ``phone`` #20, ``window-mean`` #24, ``reverb`` #34,
-``speaker-adversary`` #43 and ``time-shift`` #44. A teacher trains at its own settings (25 epochs, seed 0, whatever the
+``speaker-adversary`` #43, ``time-shift`` #44 and ``corpus-heads`` #45. A teacher trains at its own settings (25 epochs, seed 0, whatever the
 student's) on the student's files, with the student's front end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
@@ -107,6 +108,8 @@ ROOM_CODE = "room_reverb.py"
 so that the keys of every recipe trained before rooms existed stay as they were."""
 ADVERSARY_CODE = "speaker_adversary.py"
 """Likewise, for a recipe (or a teacher) trained against a speaker adversary."""
+CORPUS_HEADS_CODE = "corpus_heads.py"
+"""Likewise, for a recipe (or a teacher) trained with per-corpus output heads."""
 
 
 def training_code(recipe: Recipe) -> tuple[str, ...]:
@@ -114,7 +117,9 @@ def training_code(recipe: Recipe) -> tuple[str, ...]:
     trainings = (recipe.train, *recipe.teachers)
     rooms = any(train.reverb_probability for train in trainings)
     adversary = any(train.speaker_adversary for train in trainings)
-    return TRAINING_CODE + ((ROOM_CODE,) if rooms else ()) + ((ADVERSARY_CODE,) if adversary else ())
+    heads = any(train.corpus_heads for train in trainings)
+    return (TRAINING_CODE + ((ROOM_CODE,) if rooms else ()) + ((ADVERSARY_CODE,) if adversary else ())
+            + ((CORPUS_HEADS_CODE,) if heads else ()))
 
 
 def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) -> str:
