@@ -2,6 +2,7 @@
 telephone audio."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +14,7 @@ from emovox.realtime.model import Classifier, load_model_info
 from emovox.realtime.pipeline import Pipeline
 from emovox.realtime.settings import PipelineSettings, WindowSettings
 from emovox.train.phone_line import telephone_band
-from tests.conftest import RAVDESS, read_events, run_ser_live
+from tests.conftest import RAVDESS, REPO, read_events, run_ser_live
 
 ANGRY = RAVDESS / "Actor_01" / "03-01-05-02-01-01-01.flac"
 Degrade = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -141,3 +142,21 @@ def test_the_phone_model_holds_up_better_on_a_noisy_phone_line() -> None:
     right = _right_answers(("default", "noise-robust", "phone"),
                            lambda padded, speech: telephone_band(noisy(padded, speech)))
     assert right["phone"] >= max(right["default"], right["noise-robust"]) + 6, right  # measured: phone 38; 25, 25 of 60
+
+
+def test_every_bundled_model_names_the_licence_of_each_corpus_it_learnt_from() -> None:
+    """A model inherits its corpora's licences, which the code's MIT licence does not lift: the metadata
+    that travels with each file says which, and the README's Licences table says the same."""
+    from emovox import models
+    from emovox.train.corpora import LICENCES
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Licences"):]
+    files = sorted(Path(models.__file__).parent.glob("*.int8.json"))
+    assert len(files) == 3
+    for path in files:
+        for corpus, entry in json.loads(path.read_text())["training_data"].items():
+            assert entry["licence"] == LICENCES[corpus], (path.name, corpus)
+    for corpus, licence in LICENCES.items():
+        (row,) = [line for line in section.splitlines() if line.lower().startswith(f"| {corpus}")]
+        assert row.endswith(f"| {licence} |"), row

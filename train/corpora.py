@@ -119,6 +119,11 @@ def load_turev(root: Path) -> list[Utterance]:
 LOADERS = {"ravdess": load_ravdess, "tess": load_tess, "nemo": load_nemo, "emovo": load_emovo,
            "turev": load_turev}
 
+LICENCES = {"ravdess": "CC BY-NC-SA 4.0", "tess": "CC BY-NC-ND 4.0", "nemo": "CC BY-NC-SA 4.0",
+            "emovo": "free for research use", "turev": "CC BY-NC-ND 4.0"}
+"""Each corpus's licence (``../shared/data/README.md``), written into a shipped model's metadata: a
+model trained on them inherits their limits, which the code's MIT licence does not lift."""
+
 
 def load_corpora(data_dir: Path, names: tuple[str, ...] = tuple(LOADERS)) -> list[Utterance]:
     """All utterances of the named corpora found under ``data_dir``."""

@@ -14,7 +14,7 @@ import torch
 from emovox.realtime.model import DEFAULT_MODEL, metadata_path
 from emovox.realtime.settings import SAMPLE_RATE, VadSettings, WindowSettings
 from emovox.train import folds as emobox
-from emovox.train.corpora import LABELS, Utterance, read_audio
+from emovox.train.corpora import LABELS, LICENCES, Utterance, read_audio
 from emovox.train.ensemble import ensemble_model
 from emovox.train.export import ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.factored_frontend import DESCRIPTION as FRONTEND_GRAPH
@@ -260,12 +260,14 @@ def training_commit() -> str:
 
 
 def describe_data(items: list[Utterance]) -> dict:
+    """Per corpus trained on: files, speakers and licence (the model inherits the licences' limits)."""
     corpora: dict[str, dict] = {}
     for u in items:
         entry = corpora.setdefault(u.corpus, {"files": 0, "speakers": set()})
         entry["files"] += 1
         entry["speakers"].add(u.speaker)
-    return {name: {"files": e["files"], "speakers": len(e["speakers"])} for name, e in corpora.items()}
+    return {name: {"files": e["files"], "speakers": len(e["speakers"]), "licence": LICENCES[name]}
+            for name, e in corpora.items()}
 
 
 TEMPERATURE_SOURCE = ("mean over the cross-validation folds of the temperature fitted on each fold's validation "
