@@ -14,7 +14,7 @@ from emovox.train.cli import main as ser_train  # noqa: E402
 from emovox.train.corpus_heads import CorpusOffsets, kept_corpus_index  # noqa: E402
 from emovox.train.fit import TrainSettings, backbone_logits, train_backbone  # noqa: E402
 from emovox.train.model import CNNLSTM, FrontendSpec  # noqa: E402
-from emovox.train.recipe import CORPUS_HEADS_CODE, TEACHERS, Recipe, training_code  # noqa: E402
+from emovox.train.recipe import CORPUS_HEADS_CODE, TEACHERS, Recipe, ensemble_member, training_code  # noqa: E402
 from tests.conftest import DATA  # noqa: E402
 
 SPEC = FrontendSpec()
@@ -108,6 +108,14 @@ def test_the_preset_is_the_default_recipe_with_heads_and_its_code_keys_only_its_
     assert TEACHERS["corpus-heads"] == replace(TEACHERS["default"], corpus_heads=True)
     assert CORPUS_HEADS_CODE not in training_code(Recipe())
     assert CORPUS_HEADS_CODE in training_code(Recipe(train=TEACHERS["corpus-heads"]))
+
+
+def test_an_ensemble_run_with_heads_gives_every_member_its_own_recipe_plus_heads() -> None:
+    for name in ("default", "noise", "window-mean"):
+        member = ensemble_member(name, seed=3, corpus_heads=True).train
+        assert member == replace(TEACHERS[name], seed=3, threads=1, corpus_heads=True)
+        assert ensemble_member(name, seed=3).train == replace(member, corpus_heads=False)
+    assert ensemble_member("default", seed=3, corpus_heads=True) == ensemble_member("corpus-heads", seed=3)
 
 
 @pytest.mark.parametrize(("extra", "message"), [

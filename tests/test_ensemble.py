@@ -141,6 +141,7 @@ def test_ship_an_ensemble_end_to_end(tmp_path: Path, three_utterances: Recording
     (["--ensemble", "default,default"], "two or more distinct"),
     (["--ensemble", "default,nope"], "two or more distinct"),
     (["--ensemble", "default,window-mean", "--noise-probability", "0.3"], "members' own settings"),
+    (["--ensemble", "corpus-heads,window-mean", "--corpus-heads"], "every member has them"),
 ])
 def test_a_bad_ensemble_is_a_usage_error(flags: list[str], message: str, capsys) -> None:
     assert ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "1", *flags]) == 2

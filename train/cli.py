@@ -288,12 +288,17 @@ def main(argv: list[str] | None = None) -> int:
                     teachers=tuple(TEACHERS[n] for n in teachers))
     recipes = [recipe]
     if ensemble:
-        plain = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed, threads=args.threads))
+        plain = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed, threads=args.threads,
+                                     corpus_heads=args.corpus_heads))
         if recipe != plain:
             print("ser-train: error: --ensemble takes its members' own settings: combine it only with --seed, "
-                  "--epochs, --threads and --folds", file=sys.stderr)
+                  "--epochs, --threads, --corpus-heads and --folds", file=sys.stderr)
             return 2
-        recipes = [ensemble_member(n, args.seed, args.epochs, args.threads) for n in ensemble]
+        if args.corpus_heads and "corpus-heads" in ensemble:
+            print("ser-train: error: with --corpus-heads every member has them: name its recipe default, "
+                  "not corpus-heads", file=sys.stderr)
+            return 2
+        recipes = [ensemble_member(n, args.seed, args.epochs, args.threads, args.corpus_heads) for n in ensemble]
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipes, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

@@ -72,10 +72,13 @@ class Recipe:
         return [i for i in selected if items[i].corpus not in self.left_out_of_training]
 
 
-def ensemble_member(name: str, seed: int, epochs: int = SHIPPED_TRAINING.epochs, threads: int = 1) -> Recipe:
-    """A ``ser-train --ensemble`` member: the named preset at the run's seed and epochs. One definition, so
-    that scripts training members outside ``ser-train`` (threads apart) write the checkpoints it reuses."""
-    return Recipe(train=replace(TEACHERS[name], epochs=epochs, seed=seed, threads=threads))
+def ensemble_member(name: str, seed: int, epochs: int = SHIPPED_TRAINING.epochs, threads: int = 1,
+                    corpus_heads: bool = False) -> Recipe:
+    """A ``ser-train --ensemble`` member: the named preset at the run's seed and epochs, with per-corpus
+    heads where the run asks for them (``--corpus-heads``). One definition, so that scripts training
+    members outside ``ser-train`` (threads apart) write the checkpoints it reuses."""
+    train = replace(TEACHERS[name], epochs=epochs, seed=seed, threads=threads)
+    return Recipe(train=replace(train, corpus_heads=True) if corpus_heads else train)
 
 
 @dataclass

@@ -9,7 +9,8 @@ checkpoints (same recipe, same files, same training code: same key) and score th
 
 A fold of `all` trains the member on every file instead, as `ser-train ship --ensemble` keys it.
 A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left
-alone on the machine. With no fold it only builds the cached log-mel front end of the five corpora, so
+alone on the machine. A trailing `--corpus-heads` trains the member as `ser-train cv --ensemble ...
+--corpus-heads` does (its recipe plus per-corpus heads). With no fold it only builds the cached log-mel front end of the five corpora, so
 that the first trainings side by side do not both compute it.
 """
 from __future__ import annotations
@@ -25,10 +26,10 @@ from emovox.train.recipe import ensemble_member, load_corpus, train_on
 DATA = Path("../shared/data")
 
 
-def train_member(name: str, seed: int, fold: str | None, threads: int = 1) -> None:
+def train_member(name: str, seed: int, fold: str | None, threads: int = 1, corpus_heads: bool = False) -> None:
     """The named recipe's checkpoint on the fold's training speakers (or on every file for `all`), keyed
     as `ser-train cv --ensemble` (or `ser-train ship --ensemble`) keys it."""
-    recipe = ensemble_member(name, seed, threads=threads)
+    recipe = ensemble_member(name, seed, threads=threads, corpus_heads=corpus_heads)
     corpus = load_corpus(load_corpora(DATA), recipe, DEFAULT_CACHE, print)
     if fold is None:
         return
@@ -38,5 +39,7 @@ def train_member(name: str, seed: int, fold: str | None, threads: int = 1) -> No
 
 
 if __name__ == "__main__":
-    recipe_name, seed_text, *rest = sys.argv[1:]
-    train_member(recipe_name, int(seed_text), rest[0] if rest else None, int(rest[1]) if len(rest) > 1 else 1)
+    heads = "--corpus-heads" in sys.argv
+    recipe_name, seed_text, *rest = [a for a in sys.argv[1:] if a != "--corpus-heads"]
+    train_member(recipe_name, int(seed_text), rest[0] if rest else None, int(rest[1]) if len(rest) > 1 else 1,
+                 heads)
