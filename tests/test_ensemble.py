@@ -124,6 +124,7 @@ def test_ship_an_ensemble_end_to_end(tmp_path: Path, three_utterances: Recording
     assert [m["train"]["window_mean"] for m in members] == [False, True]
     assert [m["temperature"] for m in members] == cv["member_temperatures_mean"]
     assert metadata["sizes_bytes"]["int8"] < 1_000_000 and metadata["shipped_parity"]["same_top1"] >= 0.75
+    assert metadata["training_data"] == {"ravdess": {"files": 48, "speakers": 24, "licence": "CC BY-NC-SA 4.0"}}
     model = shipped_model(metadata, out / "pair.pt")  # the saved weights load into the graph the metadata describes
     windows = _voiced_windows(3)
     with torch.no_grad():  # to 1e-4: the file's exact DFT against training's float16-rounded basis
