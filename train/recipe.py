@@ -46,8 +46,9 @@ TEACHERS = {
 """Recipes a model can be distilled from (``ser-train --distill-from``) or averaged in an ensemble
 (``--ensemble``), by experiment: ``default`` #10, ``noise`` #18 and ``phone-noise`` #23 (the
 bundled models' recipes), ``phone`` #20, ``window-mean`` #24, ``reverb`` #34,
-``speaker-adversary`` #43, ``time-shift`` #44 and ``corpus-heads`` #45. A teacher trains at its own settings (25 epochs, seed 0, whatever the
-student's) on the student's files, with the student's front end; its checkpoint is the one a plain run of that recipe on those files would write."""
+``speaker-adversary`` #43, ``time-shift`` #44 and ``corpus-heads`` #45. A teacher trains at its own
+settings (25 epochs, seed 0, whatever the student's) on the student's files, with the student's front
+end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
 @dataclass(frozen=True)

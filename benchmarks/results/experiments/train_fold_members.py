@@ -10,8 +10,8 @@ checkpoints (same recipe, same files, same training code: same key) and score th
 A fold of `all` trains the member on every file instead, as `ser-train ship --ensemble` keys it.
 A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left
 alone on the machine. A trailing `--corpus-heads` trains the member as `ser-train cv --ensemble ...
---corpus-heads` does (its recipe plus per-corpus heads). With no fold it only builds the cached log-mel front end of the five corpora, so
-that the first trainings side by side do not both compute it.
+--corpus-heads` does (its recipe plus per-corpus heads). With no fold it only builds the cached log-mel
+front end of the five corpora, so that the first trainings side by side do not both compute it.
 """
 from __future__ import annotations
 
