@@ -29,6 +29,8 @@ MAX_FRAME_SAMPLES = 1024
 """64 ms: beyond it a frame blurs the pitch movements it was lengthened to resolve."""
 MAX_TIME_SHIFT_S = 1.25
 """Half a 2.5 s window: a window moved further would be mostly silence."""
+MAX_MASKS = 8
+"""SpecAugment masks of each kind: 8 of 0-10 frames already blank up to 80 of a window's 125 frames."""
 
 
 def _common_arguments(command: argparse.ArgumentParser) -> None:
@@ -70,6 +72,12 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--speed-change", type=float, default=SHIPPED_TRAINING.speed_change,
                          help="speed perturbation: scale each training window's frequency and time axes by "
                               "one factor in [1-x, 1+x] (default %(default)s: off)")
+    command.add_argument("--freq-masks", type=int, default=SHIPPED_TRAINING.freq_masks, metavar="N",
+                         help="SpecAugment: N bands of 0-8 mel bins masked in each training window "
+                              "(default %(default)s)")
+    command.add_argument("--time-masks", type=int, default=SHIPPED_TRAINING.time_masks, metavar="N",
+                         help="SpecAugment: N spans of 0-10 frames (0-200 ms) masked in each training window "
+                              "(default %(default)s)")
     command.add_argument("--mixup-alpha", type=float, default=SHIPPED_TRAINING.mixup_alpha,
                          help="mixup of training windows at Beta(a, a) weights (default %(default)s: off)")
     command.add_argument("--mask-absent-labels", action="store_true",
@@ -194,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--pitch-shift-semitones takes 0-12, got {args.pitch_shift_semitones}")
             if not 0.0 <= args.time_shift <= MAX_TIME_SHIFT_S:
                 raise ValueError(f"--time-shift takes 0-{MAX_TIME_SHIFT_S:g} seconds, got {args.time_shift:g}")
+            for flag in ("freq_masks", "time_masks"):
+                if not 0 <= getattr(args, flag) <= MAX_MASKS:
+                    raise ValueError(f"--{flag.replace('_', '-')} takes 0-{MAX_MASKS}, got {getattr(args, flag)}")
             if not 0.0 <= args.tempo_change < 1.0:
                 raise ValueError(f"--tempo-change takes a share in [0, 1), got {args.tempo_change}")
             if not 0.0 <= args.speed_change < 1.0:
@@ -276,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                                   reverb_probability=args.reverb_probability, time_shift_s=args.time_shift,
                                   pitch_shift_semitones=args.pitch_shift_semitones,
                                   tempo_change=args.tempo_change, speed_change=args.speed_change,
+                                  freq_masks=args.freq_masks, time_masks=args.time_masks,
                                   mixup_alpha=args.mixup_alpha, mask_absent_labels=args.mask_absent_labels,
                                   class_balance=args.class_balance, corpus_share=args.corpus_share,
                                   ravdess_share=args.ravdess_share, window_mean=args.window_mean,

@@ -42,11 +42,13 @@ TEACHERS = {
     "speaker-adversary": replace(SHIPPED_TRAINING, speaker_adversary=0.5),
     "time-shift": replace(SHIPPED_TRAINING, time_shift_s=0.5),
     "corpus-heads": replace(SHIPPED_TRAINING, corpus_heads=True),
+    "masks-4": replace(SHIPPED_TRAINING, freq_masks=4, time_masks=4),
 }
 """Recipes a model can be distilled from (``ser-train --distill-from``) or averaged in an ensemble
 (``--ensemble``), by experiment: ``default`` #10, ``noise`` #18 and ``phone-noise`` #23 (the
 bundled models' recipes), ``phone`` #20, ``window-mean`` #24, ``reverb`` #34,
-``speaker-adversary`` #43, ``time-shift`` #44 and ``corpus-heads`` #45. A teacher trains at its own
+``speaker-adversary`` #43, ``time-shift`` #44, ``corpus-heads`` #45 and ``masks-4`` #48 (SpecAugment
+with 4 frequency and 4 time masks instead of 2 and 2). A teacher trains at its own
 settings (25 epochs, seed 0, whatever the student's) on the student's files, with the student's front
 end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
