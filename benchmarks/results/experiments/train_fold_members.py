@@ -10,7 +10,8 @@ checkpoints (same recipe, same files, same training code: same key) and score th
 A fold of `all` trains the member on every file instead, as `ser-train ship --ensemble` keys it.
 A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left
 alone on the machine. A trailing `--corpus-heads` trains the member as `ser-train cv --ensemble ...
---corpus-heads` does (its recipe plus per-corpus heads). With no fold it only builds the cached log-mel
+--corpus-heads` does (its recipe plus per-corpus heads), and a trailing `--epochs N` as `ser-train cv --epochs N`
+does (#49). With no fold it only builds the cached log-mel
 front end of the five corpora, so that the first trainings side by side do not both compute it.
 """
 from __future__ import annotations
@@ -21,15 +22,16 @@ from pathlib import Path
 from emovox.train import folds as emobox
 from emovox.train.corpora import load_corpora
 from emovox.train.features import DEFAULT_CACHE
-from emovox.train.recipe import ensemble_member, load_corpus, train_on
+from emovox.train.recipe import SHIPPED_TRAINING, ensemble_member, load_corpus, train_on
 
 DATA = Path("../shared/data")
 
 
-def train_member(name: str, seed: int, fold: str | None, threads: int = 1, corpus_heads: bool = False) -> None:
+def train_member(name: str, seed: int, fold: str | None, threads: int = 1, corpus_heads: bool = False,
+                 epochs: int = SHIPPED_TRAINING.epochs) -> None:
     """The named recipe's checkpoint on the fold's training speakers (or on every file for `all`), keyed
     as `ser-train cv --ensemble` (or `ser-train ship --ensemble`) keys it."""
-    recipe = ensemble_member(name, seed, threads=threads, corpus_heads=corpus_heads)
+    recipe = ensemble_member(name, seed, epochs=epochs, threads=threads, corpus_heads=corpus_heads)
     corpus = load_corpus(load_corpora(DATA), recipe, DEFAULT_CACHE, print)
     if fold is None:
         return
@@ -39,7 +41,13 @@ def train_member(name: str, seed: int, fold: str | None, threads: int = 1, corpu
 
 
 if __name__ == "__main__":
-    heads = "--corpus-heads" in sys.argv
-    recipe_name, seed_text, *rest = [a for a in sys.argv[1:] if a != "--corpus-heads"]
+    arguments = sys.argv[1:]
+    heads = "--corpus-heads" in arguments
+    epochs = SHIPPED_TRAINING.epochs
+    if "--epochs" in arguments:
+        at = arguments.index("--epochs")
+        epochs = int(arguments[at + 1])
+        del arguments[at:at + 2]
+    recipe_name, seed_text, *rest = [a for a in arguments if a != "--corpus-heads"]
     train_member(recipe_name, int(seed_text), rest[0] if rest else None, int(rest[1]) if len(rest) > 1 else 1,
-                 heads)
+                 heads, epochs)
