@@ -109,6 +109,10 @@ def test_cv_leaves_a_corpus_out_of_training_and_augments(tmp_path: Path) -> None
     assert status == 0
     cv = json.loads((results / "ravdess_cv.json").read_text())
     assert cv["folds"][0]["train_files"] == 16 * 2  # the 16 training actors' files only, no TESS speaker's
+    (evaluation,) = (tmp_path / "cache" / "evaluations").glob("fold1-*.json")
+    # the fold's files are exported to a folder named after its evaluation: runs that score the same
+    # fold side by side never read each other's int8 file
+    assert (tmp_path / "cache" / "exports" / evaluation.stem / "model.int8.onnx").exists()
     table = (results / "baselines.md").read_text()
     assert "MLP 128-64-32-16" in table  # the baselines kept, and the cross-validation's row after them
     assert f"CNN-LSTM, trained on 2 corpora (1 of 6 folds) | see the row above | | **{cv['ua_mean']:.3f} ± " in table

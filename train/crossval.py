@@ -92,7 +92,9 @@ def evaluate_fold(corpus: Corpus, fold: int, recipes: Sequence[Recipe], cache_di
     calibrated = utterance_probs(combined_logits(logits, temperatures), owner, len(test_items), outer)
     pred = calibrated.argmax(1)
 
-    _, int8 = export_model(model, work_dir / f"fold{fold}", "model",
+    # a folder of its own: two runs scoring the same fold side by side once shared fold{N}/, and one
+    # run's int8 scores came from the other's file (session 31)
+    _, int8 = export_model(model, work_dir / cached.stem, "model",
                            calibration_items([corpus.items[i] for i in train_idx], recipe.calibration_files,
                                              recipe.train.seed), recipe)
     quantized = per_utterance(onnx_probs(int8, windows), owner, len(test_items))

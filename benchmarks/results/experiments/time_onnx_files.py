@@ -1,7 +1,8 @@
 """Per-window time of model files against one another, measured in one run: interleaved rounds, one
 thread, batch 1 (the issue's 2 ms is ``ser-bench``'s int8 case), so a noisy machine slows all alike.
 Experiment #38 times the three-member fold export ``ser-train cv --ensemble`` leaves in
-``.cache/features/exports/`` against the bundled models:
+``.cache/features/exports/`` against the bundled models (then ``exports/fold1/``; since session 31
+each evaluation has its own folder, named as its cached evaluation, ``exports/fold1-v4-KEYS/``):
 
     .venv/bin/python benchmarks/results/experiments/time_onnx_files.py OUT.json \\
         default=models/emotion_cnn_lstm.int8.onnx three=.cache/features/exports/fold1/model.int8.onnx
