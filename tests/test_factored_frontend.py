@@ -137,3 +137,25 @@ def test_a_front_end_that_hands_on_two_tensors_is_refused(tmp_path: Path) -> Non
     onnx.save(model, str(path))
     with pytest.raises(ValueError, match="hand one tensor"):
         put_front_end(path, *factored_log_mel(FrontendSpec(), WINDOW, INPUT_NAME))
+
+
+def test_a_constant_the_exporter_shares_with_the_network_stays_with_the_network(tmp_path: Path) -> None:
+    """The TorchScript exporter reuses equal constants across scopes and may name one after the front
+    end (a grouped ensemble's graph did): the swap keeps it for the network, and the outputs stay."""
+    path = tmp_path / "model.onnx"
+    export_fp32(EmotionModel(FrontendSpec(), 8).eval(), path, WINDOW)
+    windows = _speech_and_noise()
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {INPUT_NAME: windows})[0]
+    model = onnx.load(str(path))
+    graph = model.graph
+    first_conv = next(node for node in graph.node if node.op_type == "Conv" and not node.name.startswith(PREFIX))
+    weight = next(init for init in graph.initializer if init.name == first_conv.input[1])
+    graph.initializer.remove(weight)  # the network now reads it from a constant named as the front end's
+    graph.node.insert(0, onnx.helper.make_node("Constant", [], [weight.name], name=PREFIX + "Constant_shared",
+                                               value=weight))
+    onnx.save(model, str(path))
+    put_front_end(path, *factored_log_mel(FrontendSpec(), WINDOW, INPUT_NAME))
+    names = [node.name for node in onnx.load(str(path)).graph.node]
+    assert "/network" + PREFIX + "Constant_shared" in names and PREFIX + "Constant_shared" not in names
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {INPUT_NAME: windows})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-6)

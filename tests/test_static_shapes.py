@@ -13,21 +13,12 @@ ort = pytest.importorskip("onnxruntime")
 
 from emovox.realtime.model import bundled_model_path  # noqa: E402
 from emovox.train.ensemble import ensemble_model  # noqa: E402
-from emovox.train.export import INPUT_NAME, OUTPUT_NAME, make_shapes_static, quantize_int8  # noqa: E402
-from emovox.train.factored_frontend import factor_front_end  # noqa: E402
+from emovox.train.export import INPUT_NAME, export_fp32, make_shapes_static, quantize_int8  # noqa: E402
 from emovox.train.model import CNNLSTM, EmotionModel, FrontendSpec  # noqa: E402
 
 WINDOW = 40000
 SPEC = FrontendSpec()
 RUN_TIME_SHAPES = {"Shape", "ConstantOfShape"}
-
-
-def _exported_as_before(model: EmotionModel, path: Path) -> None:
-    """``export_fp32`` without ``make_shapes_static``: the file as the exporter writes it."""
-    torch.onnx.export(model, (torch.zeros(1, WINDOW),), str(path), dynamo=False, opset_version=17,
-                      input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                      dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
-    factor_front_end(path, SPEC, WINDOW, INPUT_NAME)
 
 
 def _run(path: Path, windows: np.ndarray) -> np.ndarray:
@@ -49,8 +40,8 @@ def _models() -> dict[str, EmotionModel]:
 def test_static_shapes_change_no_output_at_any_batch_size(tmp_path: Path, kind: str) -> None:
     windows = (np.random.default_rng(0).standard_normal((5, WINDOW)) * 0.1).astype(np.float32)
     before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
-    _exported_as_before(_models()[kind], before)
-    _exported_as_before(_models()[kind], after)
+    export_fp32(_models()[kind], before, WINDOW, static_shapes=False)  # the file as the exporter writes it
+    export_fp32(_models()[kind], after, WINDOW, static_shapes=False)
     make_shapes_static(after)
     assert RUN_TIME_SHAPES <= _op_types(before) and not RUN_TIME_SHAPES & _op_types(after)
     assert len(onnx.load(str(after)).graph.node) < len(onnx.load(str(before)).graph.node)

@@ -36,17 +36,20 @@ FLOAT_NODES = re.compile(r"/frontend/|/backbone/(members\.\d+/)?convs/convs\.0/"
 ORT_DISABLED_OPTIMIZERS = ["QDQPropagationTransformer"]
 
 
-def export_fp32(model: EmotionModel, path: Path, window_samples: int) -> None:
+def export_fp32(model: EmotionModel, path: Path, window_samples: int, static_shapes: bool = True) -> None:
     """TorchScript-based export: it maps nn.LSTM onto the ONNX LSTM op, which ORT
     can quantize dynamically (the dynamo exporter unrolls it into loops). The front end is then
-    swapped for the two-stage DFT (``factored_frontend``): the same DFT at a fifth of the multiply-adds."""
+    swapped for the two-stage DFT (``factored_frontend``): the same DFT at a fifth of the multiply-adds.
+    ``static_shapes`` False keeps the exporter's run-time shape arithmetic (``make_shapes_static``),
+    as files were exported before session 31: for comparisons only."""
     model = model.eval()
     example = torch.zeros(1, window_samples)
     torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17,
                       input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                       dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
     factor_front_end(path, model.frontend.spec, window_samples, INPUT_NAME)
-    make_shapes_static(path)
+    if static_shapes:
+        make_shapes_static(path)
 
 
 def make_shapes_static(path: Path) -> None:
@@ -109,8 +112,10 @@ def _float_nodes(model: onnx.ModelProto) -> list[str]:
     return [node.name for node in model.graph.node if FLOAT_NODES.match(node.name)]
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, calibration_windows: np.ndarray) -> None:
-    """fp32 ONNX -> int8: static QDQ convolutions, dynamic LSTM/MatMul/Gemm."""
+def quantize_int8(fp32_path: Path, int8_path: Path, calibration_windows: np.ndarray,
+                  activations: QuantType = QuantType.QInt8) -> None:
+    """fp32 ONNX -> int8: static QDQ convolutions, dynamic LSTM/MatMul/Gemm. ``activations``: the
+    convolutions' activation type (uint8 only for comparisons: ORT converts int8 to it on AVX2)."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         static = Path(tmp) / "static.onnx"
@@ -119,7 +124,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration_windows: np.ndar
         quantize_static(str(prepared), str(static), _WindowReader(calibration_windows),
                         quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
                         nodes_to_exclude=excluded, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        activation_type=activations, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
         quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=["LSTM", "MatMul", "Gemm"],
                          nodes_to_exclude=excluded, weight_type=QuantType.QInt8)

@@ -152,11 +152,18 @@ def front_end_of(path: Path) -> tuple[list[onnx.NodeProto], list[onnx.TensorProt
 
 def put_front_end(path: Path, nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProto]) -> None:
     """Replace the file's front end (every ``/frontend/`` node) by ``nodes``, whose last output feeds
-    what the old front end's output fed. Refused if the old front end hands on anything but one tensor."""
+    what the old front end's output fed. Refused if the old front end hands on anything but one tensor
+    (the exporter may name a constant it shares with the network after the front end: the network
+    keeps that constant node)."""
     model = onnx.load(str(path))
     graph = model.graph
     old = [node for node in graph.node if node.name.startswith(PREFIX)]
     kept = [node for node in graph.node if not node.name.startswith(PREFIX)]
+    read_by_network = {name for node in kept for name in node.input}
+    for node in [node for node in old if node.op_type == "Constant" and set(node.output) & read_by_network]:
+        old.remove(node)
+        node.name = "/network" + node.name  # no longer a front-end node, for this swap or a later one
+        kept.insert(0, node)
     produced = {name for node in old for name in node.output}
     handed_on = {name for node in kept for name in node.input if name in produced}
     if len(handed_on) != 1:

@@ -38,17 +38,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
+from onnxruntime.quantization import QuantType
 from torch import nn
 
 from emovox.benchmarks.cli import speech_windows
 from emovox.benchmarks.stages import onnx_runner, time_case
 from emovox.realtime.model import default_model_path, metadata_path
 from emovox.train.ensemble import PROBABILITY_FLOOR, EnsembleBackbone, ensemble_model, shipped_model
-from emovox.train.export import (INPUT_NAME, ORT_DISABLED_OPTIMIZERS, OUTPUT_NAME, _float_nodes, _WindowReader,
-                                 export_fp32, quantize_int8)
-from emovox.train.factored_frontend import PREFIX, factor_front_end, front_end_of, put_front_end
+from emovox.train.export import INPUT_NAME, ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.model import CNNLSTM, FrontendSpec, subtract_window_mean
 
 ROUNDS, RUNS = 6, 200
@@ -97,37 +94,6 @@ class GroupedBackbone(nn.Module):
         return torch.log(torch.stack(probs).mean(0).clamp(min=PROBABILITY_FLOOR))
 
 
-def export_as_the_exporter_writes(model: nn.Module, path: Path, window_samples: int) -> None:
-    """``export.export_fp32`` without ``make_shapes_static``; constants the exporter shares between the
-    front end and the network are handed to the network first (the front end swap refuses a front
-    end that feeds two, which the grouped graph's does)."""
-    torch.onnx.export(model, (torch.zeros(1, window_samples),), str(path), dynamo=False, opset_version=17,
-                      input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                      dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
-    graph_model = onnx.load(str(path))
-    read = {name for node in graph_model.graph.node if not node.name.startswith(PREFIX) for name in node.input}
-    for node in graph_model.graph.node:
-        if node.name.startswith(PREFIX) and node.op_type == "Constant" and set(node.output) & read:
-            node.name = "/network" + node.name
-    onnx.save(graph_model, str(path))
-    factor_front_end(path, model.frontend.spec, window_samples, INPUT_NAME)
-
-
-def requantize(fp32: Path, int8: Path, windows: np.ndarray, activations: QuantType) -> None:
-    """``export.quantize_int8`` with the activations' type as a parameter."""
-    with tempfile.TemporaryDirectory() as tmp:
-        prepared, static = Path(tmp) / "prepared.onnx", Path(tmp) / "static.onnx"
-        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-        excluded = _float_nodes(onnx.load(str(prepared)))
-        quantize_static(str(prepared), str(static), _WindowReader(windows), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=["Conv"], nodes_to_exclude=excluded, per_channel=True,
-                        activation_type=activations, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
-        quantize_dynamic(str(static), str(int8), op_types_to_quantize=["LSTM", "MatMul", "Gemm"],
-                         nodes_to_exclude=excluded, weight_type=QuantType.QInt8)
-    put_front_end(int8, *front_end_of(fp32))
-
-
 def session_runner(path: Path, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                    denormals_as_zero: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """The runtime's session settings (one thread, its disabled optimizer), with one changed."""
@@ -167,12 +133,11 @@ def main(out_dir: Path) -> None:
             export_fp32(narrow_ensemble(model.frontend.spec, *shape), folder / f"{name}.fp32.onnx", windows.shape[1])
             quantize_int8(folder / f"{name}.fp32.onnx", files[name], windows)
         shipped_fp32 = shipped.with_name(shipped.name.replace(".int8.", ".fp32."))
-        requantize(shipped_fp32, files["requantized"], windows, QuantType.QInt8)
-        requantize(shipped_fp32, files["uint8_activations"], windows, QuantType.QUInt8)
-        export_as_the_exporter_writes(plain, folder / "exporter_shapes.fp32.onnx", windows.shape[1])
-        quantize_int8(folder / "exporter_shapes.fp32.onnx", files["exporter_shapes"], windows)
-        export_as_the_exporter_writes(model, folder / "grouped.fp32.onnx", windows.shape[1])
-        quantize_int8(folder / "grouped.fp32.onnx", files["grouped"], windows)
+        quantize_int8(shipped_fp32, files["requantized"], windows)
+        quantize_int8(shipped_fp32, files["uint8_activations"], windows, activations=QuantType.QUInt8)
+        for name, source in (("exporter_shapes", plain), ("grouped", model)):
+            export_fp32(source, folder / f"{name}.fp32.onnx", windows.shape[1], static_shapes=False)
+            quantize_int8(folder / f"{name}.fp32.onnx", files[name], windows)
         nodes = {name: len(onnx.load(str(path)).graph.node) for name, path in files.items()}
         nodes["shipped"] = len(onnx.load(str(shipped)).graph.node)
         for path in files.values():
