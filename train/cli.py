@@ -15,7 +15,7 @@ from pathlib import Path
 
 from emovox.train.corpora import LOADERS, Utterance, load_corpora
 from emovox.train.features import DEFAULT_CACHE
-from emovox.train.recipe import DEFAULT_STEM, SHIPPED_TRAINING, TEACHERS
+from emovox.train.recipe import DEFAULT_STEM, SHIPPED_CHANNELS, SHIPPED_HIDDEN, SHIPPED_TRAINING, TEACHERS
 from emovox.train.folds import EMOBOX_TEST_ACTORS
 from emovox.train.model import FrontendSpec
 
@@ -31,6 +31,8 @@ MAX_TIME_SHIFT_S = 1.25
 """Half a 2.5 s window: a window moved further would be mostly silence."""
 MAX_MASKS = 8
 """SpecAugment masks of each kind: 8 of 0-10 frames already blank up to 80 of a window's 125 frames."""
+MAX_WIDTH = 512
+"""Upper bound for --channels and --hidden: far above anything that meets 2 ms a window."""
 
 
 def _common_arguments(command: argparse.ArgumentParser) -> None:
@@ -126,6 +128,11 @@ def _recipe_arguments(command: argparse.ArgumentParser) -> None:
                          help=f"comma-separated recipes, two or more of {', '.join(TEACHERS)}, at --seed and "
                               "--epochs: each is trained and tempered on its own, and the model is their mean "
                               "probability, in one file (default: none, one network)")
+    command.add_argument("--channels", default=",".join(map(str, SHIPPED_CHANNELS)), metavar="C1,C2,C3",
+                         help="the three conv blocks' channels; narrower networks cost less per window, so more "
+                              "fit an ensemble (default %(default)s)")
+    command.add_argument("--hidden", type=int, default=SHIPPED_HIDDEN,
+                         help="the LSTM's units per direction (default %(default)s)")
     command.add_argument("--threads", type=int, default=SHIPPED_TRAINING.threads,
                          help="CPU threads for training (default %(default)s)")
     command.add_argument("--leave-out", default="",
@@ -157,6 +164,16 @@ def _snr_range(text: str) -> tuple[float, float]:
     if low > high:
         raise ValueError(f"--noise-snr-db: LOW above HIGH in {text!r}")
     return low, high
+
+
+def _channels(text: str) -> tuple[int, int, int]:
+    try:
+        channels = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--channels takes C1,C2,C3, got {text!r}") from None
+    if len(channels) != 3 or not all(1 <= c <= MAX_WIDTH for c in channels):
+        raise ValueError(f"--channels takes three counts in 1-{MAX_WIDTH}, got {text!r}")
+    return channels
 
 
 def names_in(text: str) -> tuple[str, ...]:
@@ -220,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{MAX_FRAME_SAMPLES * 1000 / FrontendSpec.sample_rate:g}, got {args.frame_ms:g}")
             if args.threads < 1:
                 raise ValueError(f"--threads takes 1 or more, got {args.threads}")
+            channels = _channels(args.channels)
+            if not 1 <= args.hidden <= MAX_WIDTH:
+                raise ValueError(f"--hidden takes 1-{MAX_WIDTH}, got {args.hidden}")
             if not 0 <= args.average_last_epochs <= args.epochs:
                 raise ValueError(f"--average-last-epochs takes 0-{args.epochs} (the epochs), "
                                  f"got {args.average_last_epochs}")
@@ -297,20 +317,21 @@ def main(argv: list[str] | None = None) -> int:
                                   distill_weight=distill_weight, distill_temperature=distill_temperature,
                                   threads=args.threads),
                     frontend=FrontendSpec(win_length=frame_samples), left_out_of_training=left_out,
-                    teachers=tuple(TEACHERS[n] for n in teachers))
+                    teachers=tuple(TEACHERS[n] for n in teachers), channels=channels, hidden=args.hidden)
     recipes = [recipe]
     if ensemble:
         plain = Recipe(train=replace(SHIPPED_TRAINING, epochs=args.epochs, seed=args.seed, threads=args.threads,
-                                     corpus_heads=args.corpus_heads))
+                                     corpus_heads=args.corpus_heads), channels=channels, hidden=args.hidden)
         if recipe != plain:
             print("ser-train: error: --ensemble takes its members' own settings: combine it only with --seed, "
-                  "--epochs, --threads, --corpus-heads and --folds", file=sys.stderr)
+                  "--epochs, --threads, --corpus-heads, --channels, --hidden and --folds", file=sys.stderr)
             return 2
         if args.corpus_heads and "corpus-heads" in ensemble:
             print("ser-train: error: with --corpus-heads every member has them: name its recipe default, "
                   "not corpus-heads", file=sys.stderr)
             return 2
-        recipes = [ensemble_member(n, args.seed, args.epochs, args.threads, args.corpus_heads) for n in ensemble]
+        recipes = [ensemble_member(n, args.seed, args.epochs, args.threads, args.corpus_heads, channels, args.hidden)
+                   for n in ensemble]
     corpus = load_corpus(items, recipe, args.cache, print)
     evaluation = cross_validate(corpus, folds, recipes, args.cache, print)
     evaluation["run"] = {"command": args.command, "folds": folds, "corpora": list(names),

@@ -66,17 +66,29 @@ def combined_logits(member_logits: list[np.ndarray], temperatures: list[float]) 
     return np.log(np.clip(probs, PROBABILITY_FLOOR, None))
 
 
+def _backbone_from_metadata(meta: dict) -> CNNLSTM:
+    """An untrained backbone of the shape the metadata's ``network`` gives (files shipped before #50 have
+    none: the default shape), with its recipe's graph switches."""
+    backbone = model_from_metadata(meta).backbone
+    network = meta.get("network")
+    if network is None:
+        return backbone
+    return CNNLSTM(backbone.input_norm.num_features, backbone.head.out_features, channels=tuple(network["channels"]),
+                   hidden=int(network["hidden"]), window_mean=backbone.window_mean, log_floor=backbone.log_floor)
+
+
 def shipped_model(meta: dict, weights: Path) -> EmotionModel:
     """The PyTorch model a shipped file was exported from: shaped as its metadata says, an ensemble's
     (``members``) or one network's (``model.model_from_metadata``), with ``ser-train ship``'s ``.pt``
     ``weights`` in its backbone and the file's temperature, as the exported graph computes it."""
     temperature = float(meta.get("temperature", 1.0))
     if "members" in meta:
-        members = [model_from_metadata({**meta, "train": member["train"]}).backbone for member in meta["members"]]
+        members = [_backbone_from_metadata({**meta, **member}) for member in meta["members"]]
         model = ensemble_model(FrontendSpec(**meta["frontend"]), members,
                                [float(member["temperature"]) for member in meta["members"]], temperature)
     else:
         model = model_from_metadata(meta)
+        model.backbone = _backbone_from_metadata(meta)
         model.temperature.fill_(temperature)
     model.backbone.load_state_dict(torch.load(weights))
     return model.eval()

@@ -53,6 +53,10 @@ settings (25 epochs, seed 0, whatever the student's) on the student's files, wit
 end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
+SHIPPED_CHANNELS, SHIPPED_HIDDEN = (16, 32, 48), 64
+"""The network shape every model up to #49 trained (``CNNLSTM``'s defaults)."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that determines the shipped model."""
@@ -69,6 +73,16 @@ class Recipe:
     """Training settings of the models this one is distilled from (``TrainSettings.distill_weight``):
     each is trained, or reloaded, on the very same files first, so a fold's teachers never saw its
     test or validation actors."""
+    channels: tuple[int, int, int] = SHIPPED_CHANNELS
+    """The three conv blocks' channels (``ser-train --channels``): narrower networks cost less per window,
+    so more of them fit an ensemble's time (#50)."""
+    hidden: int = SHIPPED_HIDDEN
+    """The LSTM's units per direction (``ser-train --hidden``)."""
+
+    @property
+    def network(self) -> dict:
+        """The ``CNNLSTM`` shape arguments this recipe trains and exports."""
+        return {"channels": tuple(self.channels), "hidden": self.hidden}
 
     def trainable(self, items: list[Utterance], selected: list[int]) -> list[int]:
         """The selected utterances this recipe may train on."""
@@ -76,12 +90,14 @@ class Recipe:
 
 
 def ensemble_member(name: str, seed: int, epochs: int = SHIPPED_TRAINING.epochs, threads: int = 1,
-                    corpus_heads: bool = False) -> Recipe:
-    """A ``ser-train --ensemble`` member: the named preset at the run's seed and epochs, with per-corpus
-    heads where the run asks for them (``--corpus-heads``). One definition, so that scripts training
-    members outside ``ser-train`` (threads apart) write the checkpoints it reuses."""
+                    corpus_heads: bool = False, channels: tuple[int, int, int] = SHIPPED_CHANNELS,
+                    hidden: int = SHIPPED_HIDDEN) -> Recipe:
+    """A ``ser-train --ensemble`` member: the named preset at the run's seed, epochs and network shape,
+    with per-corpus heads where the run asks for them (``--corpus-heads``). One definition, so that
+    scripts training members outside ``ser-train`` (threads apart) write the checkpoints it reuses."""
     train = replace(TEACHERS[name], epochs=epochs, seed=seed, threads=threads)
-    return Recipe(train=replace(train, corpus_heads=True) if corpus_heads else train)
+    return Recipe(train=replace(train, corpus_heads=True) if corpus_heads else train, channels=tuple(channels),
+                  hidden=hidden)
 
 
 @dataclass
@@ -137,6 +153,8 @@ def checkpoint_key(recipe: Recipe, items: list[Utterance], selected: list[int]) 
     settings = asdict(recipe)
     for train in (settings["train"], *settings["teachers"]):
         del train["threads"]
+    if recipe.network == {"channels": SHIPPED_CHANNELS, "hidden": SHIPPED_HIDDEN}:
+        del settings["channels"], settings["hidden"]  # so every checkpoint from before #50 keeps its key
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     for name in training_code(recipe):
         digest.update((Path(__file__).parent / name).read_bytes())
@@ -165,7 +183,7 @@ def window_speakers(corpus: Corpus, selected: list[int], owner: np.ndarray) -> n
 def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Path, log: Log) -> CNNLSTM:
     """Train (or reload the identical earlier run's checkpoint) on the selected utterances."""
     checkpoint = Path(cache_dir) / "checkpoints" / f"backbone-{checkpoint_key(recipe, corpus.items, selected)}.pt"
-    model = new_backbone(len(LABELS), recipe.train, recipe.frontend)
+    model = new_backbone(len(LABELS), recipe.train, recipe.frontend, recipe.network)
     if checkpoint.exists():
         log(f"reusing {checkpoint}")
         model.load_state_dict(torch.load(checkpoint))
@@ -181,7 +199,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
         + (f", distilled from {len(teachers)} teachers" if teachers else ""))
     corpus_ids, names = window_corpora(corpus, selected, owner)
     model = train_backbone(logmel, labels, len(LABELS), recipe.train, recipe.frontend, log, corpus_ids, names,
-                           teacher_probs=soft, genders=window_genders(corpus, selected, owner),
+                           network=recipe.network, teacher_probs=soft, genders=window_genders(corpus, selected, owner),
                            speakers=window_speakers(corpus, selected, owner))
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), checkpoint)
@@ -191,6 +209,7 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
 def full_model(backbone: CNNLSTM, recipe: Recipe, temperature: float = 1.0) -> EmotionModel:
     """The backbone behind the fixed front end, softmax at ``temperature``: the graph that is exported."""
     model = EmotionModel(recipe.frontend, len(LABELS), window_mean=recipe.train.window_mean)
+    model.backbone = new_backbone(len(LABELS), recipe.train, recipe.frontend, recipe.network)
     model.backbone.load_state_dict(backbone.state_dict())
     model.temperature.fill_(temperature)
     return model.eval()
@@ -303,7 +322,7 @@ def ship(corpus: Corpus, recipes: Sequence[Recipe], evaluation: dict, out_dir: P
         graph = {"output": "probs: float32[batch, labels], softmax(logits / temperature) (log-mel front end "
                            "inside the graph)",
                  "temperature": temperature, "temperature_source": TEMPERATURE_SOURCE,
-                 "train": asdict(recipe.train)}
+                 "train": asdict(recipe.train), "network": recipe.network}
     else:
         temperatures = [float(t) for t in evaluation["member_temperatures_mean"]]
         model = ensemble_model(recipe.frontend, members, temperatures, temperature)
@@ -313,7 +332,7 @@ def ship(corpus: Corpus, recipes: Sequence[Recipe], evaluation: dict, out_dir: P
                  "temperature": temperature,
                  "temperature_source": f"the ensemble's and each member's: the {TEMPERATURE_SOURCE} (the "
                                        "ensemble's fitted on its tempered members' mean)",
-                 "members": [{"train": asdict(member.train), "temperature": t}
+                 "members": [{"train": asdict(member.train), "network": member.network, "temperature": t}
                              for member, t in zip(recipes, temperatures)]}
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.backbone.state_dict(), out_dir / f"{name}.pt")  # the PyTorch reference for parity checks
