@@ -53,9 +53,8 @@ def test_the_shipped_shape_leaves_every_earlier_checkpoint_key_as_it_was(monkeyp
 
 def test_another_shape_is_another_checkpoint() -> None:
     items = _items()
-    keys = {checkpoint_key(Recipe(), items, [0, 1]), checkpoint_key(Recipe(**NARROW), items, [0, 1]),
-            checkpoint_key(Recipe(channels=(8, 16, 24)), items, [0, 1]), checkpoint_key(Recipe(hidden=32), items, [0, 1])}
-    assert len(keys) == 4
+    recipes = [Recipe(), Recipe(**NARROW), Recipe(channels=(8, 16, 24)), Recipe(hidden=32)]
+    assert len({checkpoint_key(recipe, items, [0, 1]) for recipe in recipes}) == 4
 
 
 def test_an_ensembles_narrow_members_reload_from_the_metadata(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import subprocess
 from collections.abc import Callable, Sequence
@@ -53,8 +54,9 @@ settings (25 epochs, seed 0, whatever the student's) on the student's files, wit
 end; its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
-SHIPPED_CHANNELS, SHIPPED_HIDDEN = (16, 32, 48), 64
-"""The network shape every model up to #49 trained (``CNNLSTM``'s defaults)."""
+SHIPPED_CHANNELS, SHIPPED_HIDDEN = (inspect.signature(CNNLSTM).parameters[name].default
+                                    for name in ("channels", "hidden"))
+"""The network shape every model up to #49 trained: ``CNNLSTM``'s defaults, (16, 32, 48) and 64."""
 
 
 @dataclass(frozen=True)
