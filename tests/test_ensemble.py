@@ -123,6 +123,7 @@ def test_ship_an_ensemble_end_to_end(tmp_path: Path, three_utterances: Recording
     members = metadata["members"]  # sorted: the same pair in any order is one model
     assert [m["train"]["window_mean"] for m in members] == [False, True]
     assert [m["temperature"] for m in members] == cv["member_temperatures_mean"]
+    assert all(m["network"] == {"channels": [16, 32, 48], "hidden": 64} for m in members)  # the shape it reloads at
     assert metadata["sizes_bytes"]["int8"] < 1_000_000 and metadata["shipped_parity"]["same_top1"] >= 0.75
     assert metadata["training_data"] == {"ravdess": {"files": 48, "speakers": 24, "licence": "CC BY-NC-SA 4.0"}}
     model = shipped_model(metadata, out / "pair.pt")  # the saved weights load into the graph the metadata describes

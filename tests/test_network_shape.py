@@ -90,6 +90,44 @@ def test_a_narrow_network_ships_end_to_end(tmp_path: Path) -> None:
     assert metadata["sizes_bytes"]["int8"] < 250_000  # a quarter of the weights of the shipped shape's network
 
 
+class _Captured(Exception):
+    pass
+
+
+def test_every_ensemble_member_takes_the_shape(monkeypatch) -> None:
+    def capture(corpus, folds, recipes, cache, log):
+        raise _Captured(recipes)
+
+    monkeypatch.setattr(recipe_module, "load_corpus", lambda *args: None)
+    monkeypatch.setattr("emovox.train.crossval.cross_validate", capture)
+    with pytest.raises(_Captured) as captured:
+        ser_train(["cv", "--data", str(DATA), "--corpora", "ravdess", "--limit-per-speaker", "1",
+                   "--ensemble", "default,noise", "--channels", "8,16,24", "--hidden", "32"])
+    recipes = captured.value.args[0]
+    assert [r.train.noise_probability > 0 for r in recipes] == [False, True]
+    assert all(r.network == NARROW for r in recipes)
+
+
+def test_a_narrow_student_learns_from_teachers_of_the_shipped_shape(tmp_path: Path, monkeypatch) -> None:
+    trained: list[dict] = []
+
+    def fake_training(logmel, labels, n_classes, settings, frontend, log, *corpora, network, **inputs) -> CNNLSTM:
+        trained.append({"student": bool(settings.distill_weight), **network})
+        return CNNLSTM(frontend.n_mels, n_classes, **network)
+
+    monkeypatch.setattr(recipe_module, "train_backbone", fake_training)
+    monkeypatch.setattr(recipe_module, "teacher_probabilities",
+                        lambda teachers, logmel, temperature: np.full((len(logmel), 8), 1 / 8))
+    items = [Utterance(Path(f"/nowhere/{i}.wav"), "ravdess", f"actor{i}", label, "female")
+             for i, label in enumerate(("angry", "sad", "happy"))]
+    corpus = recipe_module.Corpus(items, np.zeros((3, SPEC.n_mels, 126), np.float16), np.arange(3))
+    student = Recipe(train=recipe_module.replace(recipe_module.SHIPPED_TRAINING, distill_weight=0.5),
+                     teachers=(recipe_module.TEACHERS["noise"],), **NARROW)
+    model = recipe_module.train_on(corpus, [0, 1, 2], student, tmp_path, print)
+    assert trained == [{"student": False, "channels": (16, 32, 48), "hidden": 64}, {"student": True, **NARROW}]
+    assert model.lstm.hidden_size == 32
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--channels", "8,16"], "three counts"),
     (["--channels", "8,x,24"], "C1,C2,C3"),

@@ -166,7 +166,8 @@ def _snr_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _channels(text: str) -> tuple[int, int, int]:
+def parse_channels(text: str) -> tuple[int, int, int]:
+    """``--channels C1,C2,C3``, checked: a ValueError that says what the option takes."""
     try:
         channels = tuple(int(v) for v in text.split(","))
     except ValueError:
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{MAX_FRAME_SAMPLES * 1000 / FrontendSpec.sample_rate:g}, got {args.frame_ms:g}")
             if args.threads < 1:
                 raise ValueError(f"--threads takes 1 or more, got {args.threads}")
-            channels = _channels(args.channels)
+            channels = parse_channels(args.channels)
             if not 1 <= args.hidden <= MAX_WIDTH:
                 raise ValueError(f"--hidden takes 1-{MAX_WIDTH}, got {args.hidden}")
             if not 0 <= args.average_last_epochs <= args.epochs:

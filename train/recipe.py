@@ -51,7 +51,8 @@ bundled models' recipes), ``phone`` #20, ``window-mean`` #24, ``reverb`` #34,
 ``speaker-adversary`` #43, ``time-shift`` #44, ``corpus-heads`` #45 and ``masks-4`` #48 (SpecAugment
 with 4 frequency and 4 time masks instead of 2 and 2). A teacher trains at its own
 settings (25 epochs, seed 0, whatever the student's) on the student's files, with the student's front
-end; its checkpoint is the one a plain run of that recipe on those files would write."""
+end and the shipped network shape (whatever the student's: a narrow student learns from full-width teachers);
+its checkpoint is the one a plain run of that recipe on those files would write."""
 
 
 SHIPPED_CHANNELS, SHIPPED_HIDDEN = (inspect.signature(CNNLSTM).parameters[name].default
@@ -193,7 +194,8 @@ def train_on(corpus: Corpus, selected: list[int], recipe: Recipe, cache_dir: Pat
     if recipe.teachers and not recipe.train.distill_weight:
         raise ValueError("a recipe with teachers needs a distill_weight")
     teachers = [train_on(corpus, selected, replace(recipe, train=replace(settings, threads=recipe.train.threads),
-                                                   teachers=()), cache_dir, log)
+                                                   teachers=(), channels=SHIPPED_CHANNELS, hidden=SHIPPED_HIDDEN),
+                         cache_dir, log)
                 for settings in recipe.teachers]
     logmel, labels, owner = corpus.windows_of(selected)
     soft = teacher_probabilities(teachers, logmel, recipe.train.distill_temperature) if teachers else None

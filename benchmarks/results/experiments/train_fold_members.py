@@ -11,9 +11,9 @@ A fold of `all` trains the member on every file instead, as `ser-train ship --en
 A fourth argument sets the threads (default 1; not part of the checkpoint's key), for a training left
 alone on the machine. A trailing `--corpus-heads` trains the member as `ser-train cv --ensemble ...
 --corpus-heads` does (its recipe plus per-corpus heads), `--epochs N` as `ser-train cv --epochs N`
-does (#49), and `--channels 8,16,24 --hidden 32` as `ser-train cv` does with them (#50). With no fold it only
-builds the cached log-mel
-front end of the five corpora, so that the first trainings side by side do not both compute it.
+does (#49), and `--channels 8,16,24 --hidden 32` as `ser-train cv` does with them (#50). With no fold it
+only builds the cached log-mel front end of the five corpora, so that the first trainings side by side do not
+both compute it.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 
 from emovox.train import folds as emobox
+from emovox.train.cli import parse_channels
 from emovox.train.corpora import load_corpora
 from emovox.train.features import DEFAULT_CACHE
 from emovox.train.recipe import (SHIPPED_CHANNELS, SHIPPED_HIDDEN, SHIPPED_TRAINING, TEACHERS, ensemble_member,
@@ -54,5 +55,9 @@ if __name__ == "__main__":
     parser.add_argument("--channels", default=",".join(map(str, SHIPPED_CHANNELS)))
     parser.add_argument("--hidden", type=int, default=SHIPPED_HIDDEN)
     args = parser.parse_args()
-    train_member(args.recipe, args.seed, args.fold, args.threads, args.corpus_heads, args.epochs,
-                 tuple(int(c) for c in args.channels.split(",")), args.hidden)
+    try:
+        channels = parse_channels(args.channels)
+    except ValueError as error:
+        parser.error(str(error))
+    train_member(args.recipe, args.seed, args.fold, args.threads, args.corpus_heads, args.epochs, channels,
+                 args.hidden)
