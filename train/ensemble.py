@@ -66,11 +66,9 @@ def combined_logits(member_logits: list[np.ndarray], temperatures: list[float]) 
     return np.log(np.clip(probs, PROBABILITY_FLOOR, None))
 
 
-def _backbone_from_metadata(meta: dict) -> CNNLSTM:
-    """An untrained backbone of the shape the metadata's ``network`` gives (files shipped before #50 have
-    none: the default shape), with its recipe's graph switches."""
-    backbone = model_from_metadata(meta).backbone
-    network = meta.get("network")
+def _shaped(backbone: CNNLSTM, network: dict | None) -> CNNLSTM:
+    """``backbone`` itself where the metadata gives no ``network`` (files shipped before #50: the default
+    shape), else an untrained backbone of that shape with the same graph switches."""
     if network is None:
         return backbone
     return CNNLSTM(backbone.input_norm.num_features, backbone.head.out_features, channels=tuple(network["channels"]),
@@ -83,12 +81,13 @@ def shipped_model(meta: dict, weights: Path) -> EmotionModel:
     ``weights`` in its backbone and the file's temperature, as the exported graph computes it."""
     temperature = float(meta.get("temperature", 1.0))
     if "members" in meta:
-        members = [_backbone_from_metadata({**meta, **member}) for member in meta["members"]]
+        members = [_shaped(model_from_metadata({**meta, "train": member["train"]}).backbone, member.get("network"))
+                   for member in meta["members"]]
         model = ensemble_model(FrontendSpec(**meta["frontend"]), members,
                                [float(member["temperature"]) for member in meta["members"]], temperature)
     else:
         model = model_from_metadata(meta)
-        model.backbone = _backbone_from_metadata(meta)
+        model.backbone = _shaped(model.backbone, meta.get("network"))
         model.temperature.fill_(temperature)
     model.backbone.load_state_dict(torch.load(weights))
     return model.eval()
