@@ -42,13 +42,13 @@ from onnxruntime.quantization import QuantType
 from torch import nn
 
 from emovox.benchmarks.cli import speech_windows
-from emovox.benchmarks.stages import onnx_runner, time_case
+from emovox.benchmarks.stages import onnx_runner
 from emovox.realtime.model import default_model_path, metadata_path
 from emovox.train.ensemble import PROBABILITY_FLOOR, EnsembleBackbone, ensemble_model, shipped_model
 from emovox.train.export import INPUT_NAME, ORT_DISABLED_OPTIMIZERS, export_fp32, quantize_int8
 from emovox.train.model import CNNLSTM, FrontendSpec, subtract_window_mean
+from time_onnx_files import ROUNDS, RUNS, interleaved_p50
 
-ROUNDS, RUNS = 6, 200
 
 
 class GroupedBackbone(nn.Module):
@@ -146,12 +146,8 @@ def main(out_dir: Path) -> None:
                    "extended_optimizations": session_runner(shipped, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
                    "denormals_as_zero": session_runner(shipped, denormals_as_zero=True)}
         outputs = {name: np.asarray(run(windows)) for name, run in runners.items()}
-        timings: dict[str, list[float]] = {name: [] for name in runners}
-        for _ in range(ROUNDS):
-            for name, run in runners.items():
-                timings[name].extend(time_case(run, windows, 1, RUNS).tolist())
+        p50 = interleaved_p50(runners, windows)
         sizes = {name: path.stat().st_size for name, path in files.items()} | {"shipped": shipped.stat().st_size}
-    p50 = {name: round(float(np.median(ms)), 4) for name, ms in timings.items()}
     same_weights = [name for name in outputs if not name.startswith("narrow")]
     result = {
         "ms_per_window_p50": p50,

@@ -16,6 +16,7 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,9 @@ from emovox.realtime.model import default_model_path, metadata_path
 ROUNDS, RUNS = 6, 200
 
 
-def interleaved_p50(files: dict[str, Path], windows: np.ndarray) -> dict[str, float]:
-    """Median milliseconds per window of each file, its runs interleaved with the others'."""
-    runners = {name: onnx_runner(path, 1) for name, path in files.items()}
+def interleaved_p50(runners: dict[str, Callable[[np.ndarray], object]], windows: np.ndarray) -> dict[str, float]:
+    """Median milliseconds per window of each runner (one file's session, ``onnx_runner``), its runs
+    interleaved with the others'."""
     timings: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(ROUNDS):
         for name, run in runners.items():
@@ -51,7 +52,8 @@ def main(out: Path, named: list[str]) -> None:
     files = {name: Path(path) for name, path in (item.split("=", 1) for item in named)}
     windows = speech_windows(Path("../shared/data/ravdess"), 40)
     with tempfile.TemporaryDirectory() as tmp:
-        p50 = interleaved_p50({name: with_metadata(name, path, Path(tmp)) for name, path in files.items()}, windows)
+        p50 = interleaved_p50({name: onnx_runner(with_metadata(name, path, Path(tmp)), 1)
+                               for name, path in files.items()}, windows)
     first = next(iter(p50))
     result = {"files": {name: str(path) for name, path in files.items()},
               "sizes_bytes": {name: path.stat().st_size for name, path in files.items()},
